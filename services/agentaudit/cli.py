@@ -1,0 +1,56 @@
+"""The `agentaudit` command: one entry point, a subcommand per stage.
+
+Each stage keeps its command in its own package (agentaudit.<stage>.cli) and is
+registered here, so this module only wires them together.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from agentaudit import __version__
+from agentaudit.errors import AgentAuditError
+from agentaudit.settings import Settings, describe
+
+
+def _settings_help() -> str:
+    return "\n".join(f"  {env}  (default {default!r})\n      {doc}" for env, default, doc in describe())
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog="Settings come from the environment:\n\n\b\n" + _settings_help(),
+)
+@click.version_option(__version__, prog_name="agentaudit")
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int) -> None:
+    """agentaudit: an audit pipeline that makes AI agents auditable for SOC 2.
+
+    Agent runtimes emit Avro action events to Kafka; the processor validates and
+    stamps them; the sink stores them in ClickHouse, where `query` finds them.
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    ctx.obj = Settings.from_env()
+
+
+@cli.group()
+def dev() -> None:
+    """Local development infrastructure (no Docker needed)."""
+
+
+def _register() -> None:
+    """Attach each stage's commands; imported lazily so `--help` stays fast."""
+
+
+def main() -> None:
+    _register()
+    try:
+        cli(standalone_mode=True)
+    except AgentAuditError as exc:
+        click.echo(f"agentaudit: error: {exc}", err=True)
+        sys.exit(2)

@@ -1,0 +1,105 @@
+"""One frozen, validated settings object, read from the environment in one place.
+
+Every setting is declared once, with its environment variable (prefix
+AGENTAUDIT_), its default and what it is for; services receive the object
+explicitly and never read the environment themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentaudit.errors import ConfigError
+
+ENV_PREFIX = "AGENTAUDIT_"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = _setting(Path("var"), "Folder for local state: broker data, embedded ClickHouse, logs.")
+    kafka_bootstrap: str = _setting(
+        "", "Kafka bootstrap servers; empty means the local broker started by `agentaudit dev kafka up`."
+    )
+    topic_prefix: str = _setting("", "Prefix for every physical topic name (one pipeline per prefix).")
+    partitions: int = _setting(4, "Partitions of every pipeline topic (the processor replicas' upper bound).")
+    clickhouse_dsn: str = _setting(
+        "", "ClickHouse: http(s)://user:pass@host:port for a server, chdb:///path for embedded; "
+        "empty means embedded under HOME/clickhouse."
+    )
+    clickhouse_database: str = _setting("agentaudit", "ClickHouse database holding the audit tables.")
+    schema_registry_url: str = _setting(
+        "", "Confluent-compatible schema registry; empty means Avro single-object encoding."
+    )
+    max_action_bytes: int = _setting(1024 * 1024, "Largest action accepted; larger ones are rejected.")
+    max_future_skew_s: float = _setting(300.0, "How far ahead of ingest time an agent clock may run.")
+    max_past_skew_s: float = _setting(86400.0, "How far behind ingest time an agent clock may lag.")
+    process_batch: int = _setting(2000, "Processor: most actions handled per batch.")
+    process_within_s: float = _setting(0.05, "Processor: longest wait to fill a batch.")
+    sink_batch: int = _setting(20000, "Sink: most rows per ClickHouse insert.")
+    sink_linger_s: float = _setting(0.5, "Sink: longest wait to fill a batch before inserting.")
+    rejection_alarm_ratio: float = _setting(
+        0.5, "Rejected share of a processor batch of 100+ actions that raises the rejection alarm."
+    )
+    metrics_port: int = _setting(0, "Port for the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off.")
+
+    def __post_init__(self) -> None:
+        if self.partitions < 1:
+            raise ConfigError("AGENTAUDIT_PARTITIONS must be at least 1")
+        if not 1024 <= self.max_action_bytes <= 16 * 1024 * 1024:
+            raise ConfigError("AGENTAUDIT_MAX_ACTION_BYTES must be between 1 KiB and 16 MiB")
+        if self.max_future_skew_s <= 0 or self.max_past_skew_s <= 0:
+            raise ConfigError("clock skew limits must be positive")
+        if self.process_batch < 1 or self.sink_batch < 1:
+            raise ConfigError("batch sizes must be at least 1")
+        if not 0 < self.rejection_alarm_ratio <= 1:
+            raise ConfigError("AGENTAUDIT_REJECTION_ALARM_RATIO must be in (0, 1]")
+        dsn = self.clickhouse_dsn
+        if dsn and not dsn.startswith(("chdb://", "http://", "https://")):
+            raise ConfigError(f"AGENTAUDIT_CLICKHOUSE_DSN must start with chdb://, http:// or https://, not {dsn.split(':')[0]!r}")
+        if not self.clickhouse_database.replace("_", "").isalnum():
+            raise ConfigError("AGENTAUDIT_CLICKHOUSE_DATABASE must be letters, digits and underscores")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Build settings from AGENTAUDIT_* variables; overrides win over the environment."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            kind = type(f.default)
+            try:
+                values[f.name] = kind(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: expected {kind.__name__}") from exc
+        values.update(overrides)
+        return cls(**values)
+
+    def with_changes(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def clickhouse_url(self) -> str:
+        return self.clickhouse_dsn or f"chdb://{(self.home / 'clickhouse').resolve()}"
+
+    def topic(self, logical: Any) -> str:
+        """Physical name of a logical Topic."""
+        return str(logical.physical(self.topic_prefix))
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(environment variable, default, doc) for every setting, for --help and README."""
+    return [
+        (ENV_PREFIX + f.name.upper(), str(f.default), f.metadata["doc"])
+        for f in dataclasses.fields(Settings)
+    ]
