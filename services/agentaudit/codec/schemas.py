@@ -90,11 +90,14 @@ def _load(path: Path) -> SchemaVersion:
     if raw.get("name") != match["name"]:
         raise ConfigError(f"{path}: file name and schema name {raw.get('name')!r} differ")
     pcf = to_parsing_canonical_form(raw)
+    parsed = parse_schema(_strip_logical(raw))
+    if not isinstance(parsed, dict):
+        raise ConfigError(f"{path}: top level must be a record schema")
     return SchemaVersion(
         name=match["name"],
         version=int(match["version"]),
         raw=raw,
-        parsed=parse_schema(_strip_logical(raw)),
+        parsed=parsed,
         fingerprint=bytes.fromhex(fingerprint(pcf, "CRC-64-AVRO")),
     )
 

@@ -1,0 +1,82 @@
+"""Every Prometheus metric of agentaudit, declared once.
+
+Names follow Prometheus conventions (agentaudit_<stage>_<what>_<unit>); labels
+stay low-cardinality (never an agent, event or tenant id). Stages import the
+objects from here so a name cannot drift between code, dashboards and alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+log = logging.getLogger(__name__)
+
+LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+# --- emit -------------------------------------------------------------------
+EMIT_EVENTS = Counter("agentaudit_emit_events_total", "Actions accepted into the emitter's buffer.")
+EMIT_BUFFER_FULL = Counter(
+    "agentaudit_emit_buffer_full_total", "emit() calls that found the buffer full, by what happened.", ["result"]
+)
+EMIT_DELIVERY_FAILURES = Counter(
+    "agentaudit_emit_delivery_failures_total", "Actions the broker did not acknowledge in time."
+)
+
+# --- process ----------------------------------------------------------------
+PROCESS_IN = Counter("agentaudit_process_actions_in_total", "Actions consumed from agent.actions.")
+PROCESS_RECORDS = Counter("agentaudit_process_records_total", "Audit records written to audit.records.")
+PROCESS_REJECTED = Counter(
+    "agentaudit_process_rejected_total", "Inputs written to audit.rejected, by reason.", ["reason"]
+)
+PROCESS_BATCH = Histogram(
+    "agentaudit_process_batch_size", "Actions per processor batch.", buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000)
+)
+PROCESS_INGEST_LAG = Histogram(
+    "agentaudit_process_ingest_lag_seconds",
+    "From broker ingest time to the processor's output.",
+    buckets=LATENCY_BUCKETS,
+)
+PROCESS_REJECTION_ALARM = Gauge(
+    "agentaudit_process_rejection_alarm",
+    "1 while the last full batch rejected more than the allowed share (a bad deploy, not bad luck).",
+)
+
+
+# --- sink -------------------------------------------------------------------
+SINK_ROWS = Counter("agentaudit_sink_rows_inserted_total", "Rows ClickHouse accepted, by table.", ["table"])
+SINK_BATCH = Histogram(
+    "agentaudit_sink_batch_rows", "Rows per ClickHouse insert.", buckets=(1, 10, 100, 1000, 5000, 10000, 20000, 50000)
+)
+SINK_INSERT_LATENCY = Histogram(
+    "agentaudit_sink_insert_seconds", "Time for ClickHouse to accept one insert, retries included.", buckets=LATENCY_BUCKETS
+)
+SINK_INSERT_RETRIES = Counter(
+    "agentaudit_sink_insert_retries_total", "Inserts retried after a transient ClickHouse error, by table.", ["table"]
+)
+SINK_DUPLICATES = Counter(
+    "agentaudit_sink_duplicates_dropped_total",
+    "Rows dropped because their source offset was already stored (a processor replay), by table.",
+    ["table"],
+)
+SINK_DECODE_FAILURES = Counter(
+    "agentaudit_sink_decode_failures_total",
+    "Messages the sink could not decode, stored as sink_decode rejections, by topic.",
+    ["topic"],
+)
+SINK_LAG = Histogram(
+    "agentaudit_sink_ingest_lag_seconds",
+    "From broker ingest time of the newest row in a batch to ClickHouse accepting it.",
+    buckets=LATENCY_BUCKETS,
+)
+
+
+def serve(port: int) -> int | None:
+    """Expose /metrics on 127.0.0.1:port (0 picks a free port, -1 disables); return the port."""
+    if port < 0:
+        return None
+    server, _ = start_http_server(port, addr="127.0.0.1")
+    bound = int(server.server_address[1])
+    log.info("metrics on http://127.0.0.1:%d/metrics", bound)
+    return bound

@@ -1,0 +1,38 @@
+"""`agentaudit process`: run the processor (a faust worker)."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from agentaudit import metrics
+from agentaudit.settings import Settings
+
+
+@click.command("process")
+@click.option("--loglevel", default="warning", show_default=True, help="faust worker log level.")
+@click.pass_obj
+def process_command(settings: Settings, loglevel: str) -> None:
+    """Validate actions from agent.actions and write audit records.
+
+    Each action becomes an AuditRecord on audit.records, stamped with the
+    broker's ingest time, or a Rejection on audit.rejected with its reason and
+    original bytes. Topics are created if missing. Stops cleanly on SIGTERM or
+    Ctrl-C; run several to share the partitions of one consumer group.
+    """
+    from faust import Worker
+
+    from agentaudit.admin import ensure_topics
+    from agentaudit.codec import make_codec
+    from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.process.app import make_app
+
+    bootstrap = resolve_bootstrap(settings)
+    ensure_topics(settings, bootstrap)
+    port = metrics.serve(settings.metrics_port)
+    app = make_app(settings, bootstrap, make_codec(settings))
+    click.echo(f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, metrics on port {port}", err=True)
+    worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
+    logging.getLogger("faust").setLevel(loglevel.upper())
+    worker.execute_from_commandline()
