@@ -45,6 +45,27 @@ def dev() -> None:
 
 def _register() -> None:
     """Attach each stage's commands; imported lazily so `--help` stays fast."""
+    from agentaudit.dev.cli import kafka, topics
+    from agentaudit.dev.registry_cli import registry
+
+    dev.add_command(kafka)
+    dev.add_command(registry)
+    cli.add_command(topics)
+
+    from agentaudit.query.cli import query_command
+    from agentaudit.sink.cli import sink_command
+    from agentaudit.store.cli import db
+
+    from agentaudit.bench.cli import bench_command
+    from agentaudit.demo.cli import demo_command
+    from agentaudit.process.cli import process_command
+
+    cli.add_command(bench_command)
+    cli.add_command(demo_command)
+    cli.add_command(process_command)
+    cli.add_command(sink_command)
+    cli.add_command(query_command)
+    cli.add_command(db)
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ class Settings:
     )
     topic_prefix: str = _setting("", "Prefix for every physical topic name (one pipeline per prefix).")
     partitions: int = _setting(4, "Partitions of every pipeline topic (the processor replicas' upper bound).")
+    replication_factor: int = _setting(1, "Replication factor of topics the pipeline creates (3 on a real cluster).")
     clickhouse_dsn: str = _setting(
         "", "ClickHouse: http(s)://user:pass@host:port for a server, chdb:///path for embedded; "
         "empty means embedded under HOME/clickhouse."
@@ -52,8 +53,8 @@ class Settings:
     metrics_port: int = _setting(0, "Port for the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off.")
 
     def __post_init__(self) -> None:
-        if self.partitions < 1:
-            raise ConfigError("AGENTAUDIT_PARTITIONS must be at least 1")
+        if self.partitions < 1 or self.replication_factor < 1:
+            raise ConfigError("AGENTAUDIT_PARTITIONS and AGENTAUDIT_REPLICATION_FACTOR must be at least 1")
         if not 1024 <= self.max_action_bytes <= 16 * 1024 * 1024:
             raise ConfigError("AGENTAUDIT_MAX_ACTION_BYTES must be between 1 KiB and 16 MiB")
         if self.max_future_skew_s <= 0 or self.max_past_skew_s <= 0:
@@ -84,6 +85,10 @@ class Settings:
                 raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: expected {kind.__name__}") from exc
         values.update(overrides)
         return cls(**values)
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as AGENTAUDIT_* variables, to hand to a child process."""
+        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
     def with_changes(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)

@@ -1,0 +1,1 @@
+"""`agentaudit bench`: end-to-end throughput and latency beside a raw relay."""

@@ -1,0 +1,40 @@
+"""`agentaudit bench`."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from agentaudit.settings import Settings
+
+
+@click.command("bench")
+@click.option("--events", default=50_000, show_default=True, help="Actions for the throughput runs.")
+@click.option("--rate", default=1_000.0, show_default=True, help="Actions per second for the latency runs.")
+@click.option("--latency-seconds", "latency_s", default=20.0, show_default=True, help="Length of each latency run.")
+@click.option("--processors", default=1, show_default=True, help="Processor replicas (one faust worker each).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.pass_obj
+def bench_command(settings: Settings, events: int, rate: float, latency_s: float, processors: int, as_json: bool) -> None:
+    """Measure end-to-end throughput and latency beside a raw Kafka relay.
+
+    On one broker in one run: a bare confluent-kafka consume→produce relay,
+    then the pipeline (emitters → processor → sink → ClickHouse) with the load
+    generator included. Throughput: as fast as the emitters go. Latency: at a
+    fixed --rate, from the agent's emit to the row being queryable. The ratio
+    pipeline/relay is the figure that survives a noisy machine. Data goes to
+    AGENTAUDIT_HOME/bench with fresh topics per run.
+    """
+    from agentaudit.bench.pipeline import BenchPlan, run_bench
+
+    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors)
+    result = run_bench(settings, plan, lambda line: click.echo(line, err=True))
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    rl, pl = result["relay_latency"], result["pipeline_latency"]
+    click.echo(f"\n{'':<34}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}   (latency at {rate:,.0f}/s)")
+    click.echo(f"{'raw confluent-kafka relay':<34}{result['relay_throughput']:>10,.0f}{rl['p50'] * 1e3:>9.0f}{rl['p99'] * 1e3:>9.0f}")
+    click.echo(f"{f'pipeline, {processors} processor(s)':<34}{result['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
+    click.echo(f"{'pipeline / relay':<34}{result['ratio']:>10.3f}")

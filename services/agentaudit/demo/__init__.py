@@ -1,0 +1,1 @@
+"""`agentaudit demo`: the local pipeline with a workload of simulated agents."""

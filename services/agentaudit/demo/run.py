@@ -1,0 +1,178 @@
+"""The demo: local broker, processor and sink, a simulated workload, a summary.
+
+Everything it starts it stops again, also on Ctrl-C; the data stays under
+HOME (var/ by default), so queries work afterwards and a second run adds to it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from confluent_kafka import KafkaException
+
+from agentaudit.codec import make_codec
+from agentaudit.demo.driver import Driver
+from agentaudit.demo.stack import Offsets, Service
+from agentaudit.demo.workload import Workload, agents
+from agentaudit.errors import AgentAuditError
+from agentaudit.settings import Settings
+from agentaudit.topics import Topic
+
+Echo = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    events: int = 20_000
+    agents: int = 6
+    bad_ratio: float = 0.02
+    rate: float = 0.0
+    seed: int = 7
+    timeout_s: float = 300.0
+
+
+class DemoFailed(AgentAuditError):
+    """A service died or the pipeline did not catch up in time."""
+
+
+def local_bootstrap(settings: Settings, echo: Echo) -> tuple[str, Callable[[], None]]:
+    """The broker to use, and how to put things back as they were afterwards."""
+    if settings.kafka_bootstrap:
+        return settings.kafka_bootstrap, lambda: None
+    from agentaudit.dev.kafka import LocalKafka
+
+    kafka = LocalKafka(settings)
+    was_running = kafka.status() is not None
+    echo("kafka: reusing the running local broker" if was_running else "kafka: starting a local broker (KRaft, official jars)…")
+    bootstrap = kafka.up()
+    echo(f"kafka: ready on {bootstrap}")
+
+    def restore() -> None:
+        if not was_running:
+            kafka.down()
+
+    return bootstrap, restore
+
+
+def wait_until_stored(
+    offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
+) -> None:
+    """Block until the processor and then the sink have committed everything."""
+    actions, records, rejected = (settings.topic(t) for t in (Topic.ACTIONS, Topic.RECORDS, Topic.REJECTED))
+    processor_group = f"{settings.topic_prefix}agentaudit-processor"
+    sink_group = f"{settings.topic_prefix}agentaudit-sink"
+    deadline = time.monotonic() + timeout_s
+    last = ""
+    while time.monotonic() < deadline:
+        for service in services:
+            if service.exit_code() is not None:
+                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        try:
+            todo = offsets.end(actions) - offsets.committed(processor_group, actions)
+            outputs = offsets.end(records) + offsets.end(rejected)
+            unstored = outputs - offsets.committed(sink_group, records) - offsets.committed(sink_group, rejected)
+        except KafkaException as exc:
+            if not exc.args[0].retriable():
+                raise
+            time.sleep(0.5)  # e.g. the group coordinator is still loading
+            continue
+        line = f"  pipeline: {todo} actions left to process, {unstored} outputs left to store"
+        if line != last:
+            echo(line)
+            last = line
+        if todo == 0 and unstored == 0:
+            return
+        time.sleep(1.0)
+    raise DemoFailed(f"the pipeline did not catch up within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
+
+
+def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
+    """Run the demo; returns the summary of what landed."""
+    bootstrap, restore_kafka = local_bootstrap(settings, echo)
+    settings = settings.with_changes(kafka_bootstrap=bootstrap)
+    services = [Service("processor", ["process"], settings), Service("sink", ["sink"], settings)]
+    try:
+        from agentaudit.admin import ensure_topics
+
+        ensure_topics(settings, bootstrap)
+        for service in services:
+            service.start()
+            echo(f"{service.name}: started (pid {service.pid}, log {service.log_path})")
+        started = datetime.now(UTC) - timedelta(seconds=1)
+        profiles = agents(plan.agents)
+        echo(f"workload: {plan.events} actions from {len(profiles)} agents, ~{plan.bad_ratio:.0%} malformed on purpose")
+        driver = Driver(bootstrap, settings.topic(Topic.ACTIONS), make_codec(settings))
+
+        def progress(sent: int) -> None:
+            if sent % 5000 == 0:
+                echo(f"  emitted {sent}/{plan.events}")
+
+        t0 = time.monotonic()
+        driver.run(Workload(profiles, plan.bad_ratio, plan.seed).plan(plan.events), plan.rate, progress)
+        driver.close()
+        echo(f"  emitted {plan.events} in {time.monotonic() - t0:.1f}s")
+        offsets = Offsets(bootstrap, settings.partitions)
+        try:
+            wait_until_stored(offsets, settings, services, plan.timeout_s, echo)
+        finally:
+            offsets.close()
+        echo(f"  stored everything {time.monotonic() - t0:.1f}s after the first action")
+    finally:
+        for service in reversed(services):  # the sink first: it holds the embedded database
+            service.stop()
+        restore_kafka()
+    return _summarize(settings, started, driver.expected)
+
+
+def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> dict[str, Any]:
+    from agentaudit.query.run import summary
+    from agentaudit.store.client import connect
+
+    client = connect(settings)
+    try:
+        result = summary(client, settings, since=since)
+    finally:
+        client.close()
+    wanted_rejections = {k: v for k, v in expected.items() if k != "recorded"}
+    result["expected_recorded"] = expected["recorded"]
+    result["expected_rejected_by_reason"] = dict(sorted(wanted_rejections.items()))
+    result["complete"] = (
+        result["recorded"] == expected["recorded"] and result["rejected_by_reason"] == wanted_rejections
+    )
+    return result
+
+
+def report(result: dict[str, Any], home: str) -> str:
+    lines = [
+        "",
+        "What landed in ClickHouse (this run):",
+        f"  recorded {result['recorded']} (expected {result['expected_recorded']})",
+        f"  rejected {result['rejected']}, by reason:",
+    ]
+    expected = result["expected_rejected_by_reason"]
+    for reason in sorted(set(expected) | set(result["rejected_by_reason"])):
+        lines.append(f"    {reason:<16} {result['rejected_by_reason'].get(reason, 0):>6} (expected {expected.get(reason, 0)})")
+    lines.append("  by action: " + ", ".join(f"{k} {v}" for k, v in result["by_action"].items()))
+    lines.append("  by outcome: " + ", ".join(f"{k} {v}" for k, v in result["by_outcome"].items()))
+    lines.append(
+        "  every action accounted for exactly once: " + ("yes" if result["complete"] else "NO — see the logs")
+    )
+    prefix = "" if home == "var" else f"AGENTAUDIT_HOME={home} "
+    lines += [
+        "",
+        "Try:",
+        f"  {prefix}./run query --since -1h --agent billing-agent-2 --limit 20",
+        f"  {prefix}./run query --since -1h --outcome denied",
+        f"  {prefix}./run query --since -1h --action data_write --json",
+        f"  {prefix}./run query --since -1h --summary",
+    ]
+    return "\n".join(lines)
+
+
+def exit_code(result: dict[str, Any]) -> int:
+    return 0 if result["complete"] else 1

@@ -1,0 +1,60 @@
+"""`agentaudit sink`: store audit.records and audit.rejected in ClickHouse."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import click
+
+from agentaudit import metrics
+from agentaudit.settings import Settings
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGTERM and SIGINT (Ctrl-C) ask for a clean stop; a second one aborts."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        click.echo(f"sink: {signal.Signals(signum).name}, flushing and stopping (again to abort)", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+@click.command("sink")
+@click.option("--migrate/--no-migrate", "apply_migrations", default=True, show_default=True,
+              help="Apply pending ClickHouse migrations before starting (as `agentaudit db migrate`).")
+@click.pass_obj
+def sink_command(settings: Settings, apply_migrations: bool) -> None:
+    """Store audit records and rejections in ClickHouse, exactly once.
+
+    Consumes audit.records and audit.rejected, inserts in batches
+    (AGENTAUDIT_SINK_BATCH rows or AGENTAUDIT_SINK_LINGER_S seconds) and
+    commits Kafka offsets only after ClickHouse accepted a batch; replays are
+    dropped by source partition and offset. A message it cannot decode is
+    stored as a rejection with reason sink_decode. Stops cleanly on SIGTERM or
+    Ctrl-C. With the embedded database, `agentaudit query` can read it only
+    once the sink has stopped (use a ClickHouse server to query while it runs).
+    """
+    from agentaudit.admin import ensure_topics
+    from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.sink.service import run_sink
+    from agentaudit.topics import Topic
+
+    bootstrap = resolve_bootstrap(settings)
+    ensure_topics(settings, bootstrap)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    port = metrics.serve(settings.metrics_port)
+    click.echo(
+        f"sink: {settings.topic(Topic.RECORDS)}, {settings.topic(Topic.REJECTED)} on {bootstrap} -> "
+        f"{settings.clickhouse_url.split('@')[-1]} database {settings.clickhouse_database}, "
+        + (f"metrics on port {port}" if port else "metrics off"),
+        err=True,
+    )
+    run_sink(settings, bootstrap, stop, apply_migrations=apply_migrations)
+    click.echo("sink: stopped", err=True)

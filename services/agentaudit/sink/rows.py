@@ -1,0 +1,174 @@
+"""Decoded AuditRecords and Rejections as ClickHouse rows. Pure functions, no I/O.
+
+The column order of each table is defined here once (RECORD_COLUMNS,
+REJECTION_COLUMNS) and must match schemas/clickhouse; an integration test
+compares them. Columns with a server default that the sink never sets
+(stored_at) are left out.
+
+Values keep one Python type per column, as clickhouse-connect requires: text
+columns always str, byte columns (record, original, key, signature, hashes)
+always bytes, timestamps always integers of microseconds (DateTime64(6) ticks,
+so no time-zone conversion can slip in).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+RECORDS_TABLE = "audit_records"
+REJECTIONS_TABLE = "audit_rejections"
+SINK_DECODE = "sink_decode"
+
+Row = tuple[Any, ...]
+
+RECORD_COLUMNS: tuple[str, ...] = (
+    "event_id", "agent_id", "session_id", "sequence", "tenant_id",
+    "principal_type", "principal_id", "action_type", "tool", "resource", "parameters",
+    "outcome", "error_code", "error_message",
+    "policy_decision", "policy_id", "policy_version", "policy_reason",
+    "approver_type", "approver_id", "approval_decision", "approval_decided_at", "approval_id",
+    "model_provider", "model_name", "model_version",
+    "input_tokens", "output_tokens", "cost_micros", "currency",
+    "agent_time", "correlation_id", "parent_event_id", "attributes", "key_id", "signature",
+    "ingest_time", "source_topic", "source_partition", "source_offset", "clock_skew_ms",
+    "chain_position", "chain_prev_hash", "chain_hash", "risk_score", "rule_hits",
+    "record",
+)  # fmt: skip
+
+REJECTION_COLUMNS: tuple[str, ...] = (
+    "reason_code", "reason", "source_topic", "source_partition", "source_offset",
+    "ingest_time", "key", "original", "agent_id", "tenant_id", "event_id", "record",
+)  # fmt: skip
+
+COLUMNS: dict[str, tuple[str, ...]] = {RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS}
+
+# Positions the sink reads back from a row: ingest time (month of the insert
+# segment, lag metric) and the source coordinates (replay de-duplication).
+INGEST_TIME = {t: cols.index("ingest_time") for t, cols in COLUMNS.items()}
+SOURCE = {
+    t: (cols.index("source_topic"), cols.index("source_partition"), cols.index("source_offset"))
+    for t, cols in COLUMNS.items()
+}
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _text(value: str | None) -> str:
+    return "" if value is None else value
+
+
+def record_row(record: dict[str, Any], raw: bytes) -> Row:
+    """audit_records row for a decoded AuditRecord; raw is its Avro bytes as consumed."""
+    # Hot path (once per stored action): plain indexing and `or` defaults
+    # rather than helper calls; optional parts default to one shared empty dict.
+    a = record["action"]
+    principal = a["principal"]
+    error = a["error"] or _EMPTY
+    policy = a["policy"] or _EMPTY
+    approval = a["approval"] or _EMPTY
+    approver = approval.get("approver") or _EMPTY
+    model = a["model"] or _EMPTY
+    usage = a["usage"] or _EMPTY
+    source = record["source"]
+    chain = record["chain"] or _EMPTY
+    return (
+        a["event_id"],
+        a["agent_id"],
+        a["session_id"],
+        a["sequence"],
+        a["tenant_id"],
+        principal["type"],
+        principal["id"],
+        a["action_type"],
+        a["tool"] or "",
+        a["resource"] or "",
+        a["parameters"] or "",
+        a["outcome"],
+        error.get("code") or "",
+        error.get("message") or "",
+        policy.get("decision") or "",
+        policy.get("policy_id") or "",
+        policy.get("policy_version") or "",
+        policy.get("reason") or "",
+        approver.get("type") or "",
+        approver.get("id") or "",
+        approval.get("decision") or "",
+        approval.get("decided_at"),
+        approval.get("approval_id") or "",
+        model.get("provider") or "",
+        model.get("name") or "",
+        model.get("version") or "",
+        usage.get("input_tokens", 0),
+        usage.get("output_tokens", 0),
+        usage.get("cost_micros", 0),
+        usage.get("currency") or "",
+        a["agent_time"],
+        a["correlation_id"] or "",
+        a["parent_event_id"] or "",
+        a["attributes"] or {},
+        a["key_id"] or "",
+        a["signature"] or b"",
+        record["ingest_time"],
+        source["topic"],
+        source["partition"],
+        source["offset"],
+        record["clock_skew_ms"],
+        chain.get("position", 0),
+        chain.get("prev_hash", b""),
+        chain.get("hash", b""),
+        record["risk_score"],
+        [(h["rule_id"], h["severity"], h["reason"]) for h in record["rule_hits"]] if record["rule_hits"] else [],
+        raw,
+    )
+
+
+def rejection_row(rejection: dict[str, Any], raw: bytes) -> Row:
+    """audit_rejections row for a decoded Rejection; raw is its Avro bytes as consumed."""
+    source = rejection["source"]
+    return (
+        rejection["reason_code"],
+        rejection["reason"],
+        source["topic"],
+        source["partition"],
+        source["offset"],
+        rejection["ingest_time"],
+        rejection.get("key"),
+        rejection["original"],
+        _text(rejection.get("agent_id")),
+        _text(rejection.get("tenant_id")),
+        _text(rejection.get("event_id")),
+        raw,
+    )
+
+
+def undecodable_row(
+    topic: str,
+    partition: int,
+    offset: int,
+    timestamp_us: int,
+    key: bytes | None,
+    value: bytes | None,
+    reason: str,
+) -> Row:
+    """audit_rejections row for a message the sink itself could not decode.
+
+    Its source is the message's own place on audit.records or audit.rejected
+    (the input it came from is unknowable), its ingest time the broker
+    timestamp of that message, and `original` its bytes, so nothing is lost.
+    """
+    return (
+        SINK_DECODE,
+        reason,
+        topic,
+        partition,
+        offset,
+        timestamp_us,
+        key,
+        value or b"",
+        # The processor keys every output by agent id, so the key still names the agent.
+        key.decode("utf-8", errors="replace") if key else "",
+        "",
+        "",
+        b"",
+    )

@@ -1,0 +1,60 @@
+"""Helpers for tests that run the pipeline's services as real processes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from confluent_kafka import Consumer, Producer
+
+from agentaudit.codec import SingleObjectCodec
+from agentaudit.demo.stack import Service
+from agentaudit.settings import Settings
+from agentaudit.topics import MIB, Topic
+
+CODEC = SingleObjectCodec()
+
+
+def raw_producer(settings: Settings) -> Producer:
+    return Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True,
+                     "message.max.bytes": 4 * MIB})
+
+
+def consume_all(settings: Settings, topic: Topic, expected: int, timeout_s: float = 90.0) -> list[Any]:
+    """Read `expected` messages from a pipeline topic (from the start), or fail."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"test-{time.time_ns()}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "fetch.message.max.bytes": 9 * MIB})
+    consumer.subscribe([settings.topic(topic)])
+    messages: list[Any] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while len(messages) < expected and time.monotonic() < deadline:
+            for msg in consumer.consume(1000, timeout=0.5):
+                assert msg.error() is None, msg.error()
+                messages.append(msg)
+    finally:
+        consumer.close()
+    assert len(messages) >= expected, f"{topic.value}: got {len(messages)} of {expected} within {timeout_s}s"
+    return messages
+
+
+@contextmanager
+def running(service: Service) -> Iterator[Service]:
+    service.start()
+    try:
+        yield service
+    finally:
+        code = service.stop()
+        assert code in (0, -15, None), f"{service.name} exited with {code}:\n{service.log_tail(40)}"
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
