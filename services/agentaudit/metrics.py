@@ -65,6 +65,10 @@ SINK_DECODE_FAILURES = Counter(
     "Messages the sink could not decode, stored as sink_decode rejections, by topic.",
     ["topic"],
 )
+SINK_DECODE_ALARM = Gauge(
+    "agentaudit_sink_decode_alarm",
+    "1 while the last full sink batch could not decode more than the allowed share (a bad deploy).",
+)
 SINK_LAG = Histogram(
     "agentaudit_sink_ingest_lag_seconds",
     "From broker ingest time of the newest row in a batch to ClickHouse accepting it.",

@@ -18,6 +18,12 @@ Prints figures only; nothing is asserted (timings depend on the machine).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script from anywhere: make the repository root importable (tests.sink_support).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import statistics
 import tempfile

@@ -9,6 +9,12 @@ offset is committed, i.e. every row is in ClickHouse. Prints rows/s.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# Run as a script from anywhere: make the repository root importable (tests.sink_support).
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
 import argparse
 import os
 import tempfile

@@ -51,6 +51,9 @@ def free_port() -> int:
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # The broker binds with SO_REUSEADDR, so a port left in TIME_WAIT by its
+        # own previous run is free to it; test the same way.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

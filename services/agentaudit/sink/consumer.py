@@ -16,7 +16,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 
 from agentaudit.codec import Codec
 from agentaudit.errors import PermanentError, TransientError
-from agentaudit.metrics import SINK_DECODE_FAILURES, SINK_DUPLICATES, SINK_LAG
+from agentaudit.metrics import SINK_DECODE_ALARM, SINK_DECODE_FAILURES, SINK_DUPLICATES, SINK_LAG
 from agentaudit.settings import Settings
 from agentaudit.sink.batch import Batch, Entry, HighWater, month_runs, ranges_of
 from agentaudit.sink.rows import (
@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 CONSUME_CHUNK = 5000
 # Longest time consume() blocks, so a stop request is seen promptly.
 POLL_S = 0.2
+# A batch must hold this many messages before its decode failures can raise
+# the alarm (the processor uses the same floor for its rejection alarm).
+ALARM_MIN_BATCH = 100
 
 
 class Message(Protocol):
@@ -145,6 +148,7 @@ class Sink:
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._stop = threading.Event()
+        self._decode_failures = 0
 
     # -- the loop -------------------------------------------------------------
 
@@ -181,10 +185,13 @@ class Sink:
             self.flush()
 
     def _poll_timeout(self) -> float:
-        if self.batch.started is None:
+        if self._paused:  # waiting for ClickHouse: sleep in consume() until the retry
+            deadline = self._retry_at
+        elif self.batch.started is None:
             return POLL_S
-        left = self.batch.started + self.settings.sink_linger_s - self.clock()
-        return max(0.0, min(POLL_S, left))
+        else:
+            deadline = self.batch.started + self.settings.sink_linger_s
+        return max(0.0, min(POLL_S, deadline - self.clock()))
 
     def _due(self) -> bool:
         if self.batch.started is None:
@@ -226,6 +233,7 @@ class Sink:
             reason = f"row: {type(exc).__name__}: {exc}"
         logical = Topic.RECORDS.value if topic == self.records_topic else Topic.REJECTED.value
         SINK_DECODE_FAILURES.labels(topic=logical).inc()
+        self._decode_failures += 1
         log.warning("sink_decode %s[%d]@%d: %s", topic, partition, offset, reason)
         return REJECTIONS_TABLE, undecodable_row(
             topic, partition, offset, _timestamp_us(msg), msg.key(), msg.value(), reason
@@ -249,9 +257,11 @@ class Sink:
             self._back_off()
             return False
         self._commit()
+        self._check_alarm()
         if newest is not None:
             SINK_LAG.observe(max(0.0, time.time() - newest / 1e6))
         self.batch = Batch()
+        self._decode_failures = 0
         if self._paused:
             self._resume()
         return True
@@ -277,6 +287,22 @@ class Sink:
             # by their source offsets, so a failed commit costs a replay, not data.
             where = ", ".join(f"{t}[{p}]@{o}" for t, p, o in positions)
             log.warning("offset commit failed (%s); those messages will be read again and dropped: %s", where, exc)
+
+    def _check_alarm(self) -> None:
+        """A batch that is mostly undecodable means a bad deploy (say, the sink
+        and the processor disagree on the encoding), not bad luck: say so loudly
+        instead of quietly filing everything under sink_decode."""
+        if self.batch.messages < ALARM_MIN_BATCH:
+            return
+        failed = self._decode_failures
+        alarmed = failed / self.batch.messages > self.settings.rejection_alarm_ratio
+        SINK_DECODE_ALARM.set(1 if alarmed else 0)
+        if alarmed:
+            log.error(
+                "decode alarm: %d of %d messages in one batch could not be decoded (limit %.0f%%); "
+                "check that the sink and the processor use the same encoding and schemas",
+                failed, self.batch.messages, self.settings.rejection_alarm_ratio * 100,
+            )
 
     def _newest_ingest_us(self) -> int | None:
         return max(
@@ -304,7 +330,10 @@ class Sink:
 
     def _final_flush(self) -> None:
         if self.batch.started is not None and not self.flush():
-            log.error("stopping with %d rows not stored; they will be read again on restart", self.batch.row_count)
+            raise TransientError(
+                f"stopped with {self.batch.row_count} rows not stored (ClickHouse unavailable); "
+                "nothing was committed for them, so they are read again on restart"
+            )
 
     def _drop_pending(self) -> None:
         """Forget uncommitted rows; whoever reads their partitions next reads them again."""
@@ -312,6 +341,7 @@ class Sink:
             log.warning("dropping %d uncommitted rows (%s); they will be read again",
                         self.batch.row_count, describe_ranges(self.batch.ranges()))
         self.batch = Batch()
+        self._decode_failures = 0
         self.high_water.clear()
         self._marks_stale = True
         self._paused = False

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, TopicPartition
 
 from agentaudit.codec import SingleObjectCodec
@@ -193,3 +194,33 @@ def test_dropping_pending_rows_forgets_their_marks() -> None:
     sink.handle(rec_msg(0, 0))  # read again after the rebalance: admitted
     sink.flush()
     assert len(writer.inserts[0][1]) == 1
+
+
+def test_a_mostly_undecodable_batch_raises_the_alarm(caplog: pytest.LogCaptureFixture) -> None:
+    from agentaudit.metrics import SINK_DECODE_ALARM
+
+    sink, _, _ = make_sink()
+    for i in range(150):
+        sink.handle(FakeMessage(RECORDS, 0, i, b"garbage" if i < 100 else codec.encode("AuditRecord", record(i))))
+    sink.flush()
+    assert SINK_DECODE_ALARM._value.get() == 1
+    assert "decode alarm: 100 of 150" in caplog.text
+    for i in range(150, 300):
+        sink.handle(rec_msg(i, i))
+    sink.flush()
+    assert SINK_DECODE_ALARM._value.get() == 0
+
+
+def test_waiting_for_clickhouse_does_not_spin() -> None:
+    sink, _, _ = make_sink(fail=1)
+    sink.handle(rec_msg(0, 0))
+    assert not sink.flush()
+    assert sink._poll_timeout() > 0  # consume() blocks until the retry instead of returning at once
+
+
+def test_stopping_while_clickhouse_is_down_is_an_error() -> None:
+    sink, consumer, _ = make_sink(fail=10)
+    sink.handle(rec_msg(0, 0))
+    with pytest.raises(TransientError, match="rows not stored"):
+        sink._final_flush()
+    assert consumer.commits == []

@@ -1,0 +1,27 @@
+"""The README's main command works, and works again on the same data."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from agentaudit.settings import Settings
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_demo_accounts_for_every_action_and_runs_twice(settings: Settings) -> None:
+    env = {**os.environ, **settings.to_env()}
+    for run in (1, 2):
+        done = subprocess.run(
+            [sys.executable, "-m", "agentaudit", "demo", "--events", "1500", "--bad-ratio", "0.05",
+             "--seed", str(run)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert done.returncode == 0, f"run {run}:\n{done.stdout}\n{done.stderr[-3000:]}"
+        assert "every action accounted for exactly once: yes" in done.stdout
+        assert "rejected" in done.stdout and "Try:" in done.stdout
+        assert "stored everything" in done.stderr

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from agentaudit.admin import ensure_topics
+from agentaudit.emit import Emitter, Principal
+from agentaudit.settings import Settings
+from agentaudit.topics import Topic
+from tests.pipeline_support import CODEC, consume_all
+
+pytestmark = pytest.mark.integration
+
+
+def test_actions_arrive_keyed_by_agent_in_session_order(settings: Settings) -> None:
+    ensure_topics(settings, settings.kafka_bootstrap)
+    with Emitter(settings.kafka_bootstrap, "agent-7", "acme", topic=settings.topic(Topic.ACTIONS)) as emitter:
+        first = emitter.session(Principal("user", "alice"))
+        second = emitter.session(Principal("service", "nightly-job"))
+        ids = [s.emit("data_read", resource=f"db://t/{i}") for i in range(40) for s in (first, second)]
+    messages = consume_all(settings, Topic.ACTIONS, len(ids))
+    assert {m.key() for m in messages} == {b"agent-7"}
+    assert len({m.partition() for m in messages}) == 1  # one agent, one partition, one order
+    actions = [CODEC.decode("AgentAction", m.value()) for m in sorted(messages, key=lambda m: m.offset())]
+    assert [a["event_id"] for a in actions] == ids
+    for session in (first, second):
+        sequences = [a["sequence"] for a in actions if a["session_id"] == session.session_id]
+        assert sequences == list(range(1, 41))
+    assert {a["principal"]["id"] for a in actions} == {"alice", "nightly-job"}
