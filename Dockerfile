@@ -33,7 +33,9 @@ RUN groupadd --system --gid 10001 agentaudit \
  && install -d -o agentaudit -g agentaudit -m 0750 /var/lib/agentaudit
 
 # --no-index: the runtime stage installs exactly the wheels built above and
-# never reaches a package index.
+# never reaches a package index. The wheels are bind-mounted from the build
+# stage (BuildKit, the default builder of Docker 23+ and of Compose), so they
+# take no room in the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-index --find-links=/wheels agentaudit \
  && agentaudit --version

@@ -76,11 +76,11 @@ SINK_LAG = Histogram(
 )
 
 
-def serve(port: int) -> int | None:
-    """Expose /metrics on 127.0.0.1:port (0 picks a free port, -1 disables); return the port."""
+def serve(port: int, host: str = "127.0.0.1") -> int | None:
+    """Expose /metrics on host:port (0 picks a free port, -1 disables); return the port."""
     if port < 0:
         return None
-    server, _ = start_http_server(port, addr="127.0.0.1")
+    server, _ = start_http_server(port, addr=host)
     bound = int(server.server_address[1])
-    log.info("metrics on http://127.0.0.1:%d/metrics", bound)
+    log.info("metrics on http://%s:%d/metrics", host, bound)
     return bound

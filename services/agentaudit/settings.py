@@ -51,6 +51,9 @@ class Settings:
         0.5, "Rejected share of a processor batch of 100+ actions that raises the rejection alarm."
     )
     metrics_port: int = _setting(0, "Port for the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off.")
+    metrics_host: str = _setting(
+        "127.0.0.1", "Address /metrics listens on; 0.0.0.0 only where a scraper on another host must reach it."
+    )
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:

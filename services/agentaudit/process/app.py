@@ -200,7 +200,9 @@ def make_app(settings: Settings, bootstrap: str, codec: Codec) -> faust.App:
         web_enabled=False,  # metrics are served by prometheus-client instead
         datadir=str(datadir),
         topic_partitions=settings.partitions,
-        topic_allow_declare=False,
+        # Our topics exist (ensure_topics ran first); this lets faust create its
+        # own internal leader-election topic instead of logging its absence.
+        topic_replication_factor=settings.replication_factor,
         consumer_max_fetch_size=9 * MIB,
         consumer_auto_offset_reset="earliest",
         processing_guarantee="at_least_once",

@@ -30,7 +30,7 @@ def process_command(settings: Settings, loglevel: str) -> None:
 
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
-    port = metrics.serve(settings.metrics_port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
     app = make_app(settings, bootstrap, make_codec(settings))
     click.echo(f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, metrics on port {port}", err=True)
     worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=False)

@@ -49,7 +49,7 @@ def sink_command(settings: Settings, apply_migrations: bool) -> None:
     ensure_topics(settings, bootstrap)
     stop = threading.Event()
     stop_on_signals(stop)
-    port = metrics.serve(settings.metrics_port)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
     click.echo(
         f"sink: {settings.topic(Topic.RECORDS)}, {settings.topic(Topic.REJECTED)} on {bootstrap} -> "
         f"{settings.clickhouse_url.split('@')[-1]} database {settings.clickhouse_database}, "
