@@ -4,7 +4,8 @@ Where the broker comes from, in order: $KAFKA_BOOTSTRAP; testcontainers'
 Kafka when a Docker engine answers; else a real broker from the official jars
 (agentaudit.dev.kafka.LocalKafka) in a session folder. Missing infrastructure
 is a failure, never a skip. Each test gets its own topic prefix, so topics and
-consumer groups never leak between tests.
+consumer groups never leak between tests. ClickHouse is not opened here: chDB
+serves one data folder per process (see tests/integration/conftest.py).
 """
 
 from __future__ import annotations
@@ -31,28 +32,29 @@ def _docker_answers() -> bool:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Bootstrap address of a real broker for the whole session."""
     if os.environ.get("KAFKA_BOOTSTRAP"):
         yield os.environ["KAFKA_BOOTSTRAP"]
         return
     if _docker_answers():
-        from testcontainers.kafka import KafkaContainer
+        from testcontainers.community.kafka import KafkaContainer
 
         with KafkaContainer().with_kraft() as container:
             yield container.get_bootstrap_server()
         return
     from agentaudit.dev.kafka import LocalKafka
 
-    home = tmp_path_factory.mktemp("kafka-home")
-    broker = LocalKafka(Settings(home=home))
+    broker = LocalKafka(Settings(home=tmp_path_factory.mktemp("kafka-home")))
     try:
-        yield broker.up(echo=lambda _line: None)
+        yield broker.up(echo=lambda _line: None)  # raises with the broker's log when it cannot start
     finally:
         broker.down()
 
 
 @pytest.fixture
 def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
-    """Settings for one test: its own home folder and topic prefix, two partitions."""
+    """Settings for one test: its own home folder and topic prefix, two partitions,
+    embedded ClickHouse under home (clickhouse_dsn empty), no metrics endpoint."""
     return Settings(
         home=tmp_path,
         kafka_bootstrap=kafka_bootstrap,

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.demo.stack import Service
@@ -51,10 +51,16 @@ def running(service: Service) -> Iterator[Service]:
         assert code in (0, -15, None), f"{service.name} exited with {code}:\n{service.log_tail(40)}"
 
 
-def wait_for(condition: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+def wait_for(what: str, condition: Callable[[], bool], timeout: float = 90.0) -> None:
+    """Poll condition until true; a Kafka error while asking counts as "not yet"
+    (e.g. NOT_COORDINATOR while a group coordinator loads under load)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if condition():
+                return
+        except KafkaException:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)

@@ -8,12 +8,11 @@ input's partition number), and agent.actions is stamped by the broker
 
 from __future__ import annotations
 
-from collections.abc import Sized
+from collections.abc import Iterable
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._config import ConfigResource
-from confluent_kafka.cimpl import NewTopic
+from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-defined]  # documented path, no __all__
 
 from agentaudit.errors import ConfigError, TransientError
 from agentaudit.settings import Settings
@@ -21,50 +20,80 @@ from agentaudit.topics import TOPIC_SPECS, TopicSpec
 
 
 def ensure_topics(settings: Settings, bootstrap: str, timeout_s: float = 30.0) -> list[str]:
-    """Create missing pipeline topics and verify existing ones; returns the names created."""
+    """Create the missing pipeline topics and check the existing ones; return the names created.
+
+    Idempotent. Existing topics are checked before anything is created, so a
+    misconfigured cluster is reported without side effects. Raises ConfigError
+    naming the topic and the fix when a topic breaks what the pipeline relies
+    on, TransientError when the cluster does not answer.
+    """
     admin = AdminClient({"bootstrap.servers": bootstrap})
-    try:
-        existing = admin.list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise TransientError(f"Kafka at {bootstrap} did not answer: {exc}") from exc
-    missing = [spec for spec in TOPIC_SPECS if settings.topic(spec.topic) not in existing]
+    existing = _partition_counts(admin, bootstrap, timeout_s)
+    _check(admin, settings, [s for s in TOPIC_SPECS if settings.topic(s.topic) in existing], existing, timeout_s)
+    missing = [s for s in TOPIC_SPECS if settings.topic(s.topic) not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(settings.topic(s.topic), settings.partitions, settings.replication_factor, config=s.config)
+         for s in missing],
+        operation_timeout=timeout_s,
+    )
     created: list[str] = []
-    if missing:
-        futures = admin.create_topics(
-            [NewTopic(settings.topic(s.topic), settings.partitions, settings.replication_factor, config=s.config)
-             for s in missing],
-            operation_timeout=timeout_s,
-        )
-        for name, future in futures.items():
-            try:
-                future.result()
-                created.append(name)
-            except KafkaException as exc:
-                if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent creator won the race
-                    raise ConfigError(f"cannot create topic {name}: {exc}") from exc
-    for spec in TOPIC_SPECS:
-        if spec not in missing:
-            _check(admin, settings, spec, existing[settings.topic(spec.topic)].partitions, timeout_s)
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
+                continue  # another process created it meanwhile: checked below
+            if error.retriable():
+                raise TransientError(f"creating topic {name} on {bootstrap}: {error}") from exc
+            raise ConfigError(f"cannot create topic {name} on {bootstrap}: {error}") from exc
+    raced = [s for s in missing if settings.topic(s.topic) not in created]
+    if raced:
+        _check(admin, settings, raced, _partition_counts(admin, bootstrap, timeout_s), timeout_s)
     return created
 
 
-def _check(admin: AdminClient, settings: Settings, spec: TopicSpec, partitions: Sized, timeout_s: float) -> None:
-    name = settings.topic(spec.topic)
-    if len(partitions) != settings.partitions:
-        raise ConfigError(
-            f"topic {name} has {len(partitions)} partitions, the pipeline expects {settings.partitions} "
-            f"(AGENTAUDIT_PARTITIONS): outputs keep their input's partition number, so all pipeline topics "
-            f"must match; add partitions to every topic with kafka-topics.sh --alter, or set AGENTAUDIT_PARTITIONS"
-        )
-    wanted = spec.config.get("message.timestamp.type")
-    if wanted is None:
-        return
-    resource = ConfigResource(ConfigResource.Type.TOPIC, name)
-    config = admin.describe_configs([resource])[resource].result(timeout=timeout_s)
-    actual = config["message.timestamp.type"].value
-    if actual != wanted:
-        raise ConfigError(
-            f"topic {name} has message.timestamp.type={actual}; the pipeline needs {wanted} so that the "
-            f"broker, not the agent, stamps the ingest time: kafka-configs.sh --alter --entity-type topics "
-            f"--entity-name {name} --add-config message.timestamp.type={wanted}"
-        )
+def _partition_counts(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, int]:
+    """Partitions per existing topic."""
+    try:
+        return {name: len(topic.partitions) for name, topic in admin.list_topics(timeout=timeout_s).topics.items()}
+    except KafkaException as exc:
+        raise TransientError(f"Kafka at {bootstrap} did not answer: {exc}") from exc
+
+
+def _check(
+    admin: AdminClient, settings: Settings, specs: Iterable[TopicSpec], partition_counts: dict[str, int],
+    timeout_s: float,
+) -> None:
+    for spec in specs:
+        name = settings.topic(spec.topic)
+        partitions = partition_counts[name]
+        if partitions != settings.partitions:
+            raise ConfigError(
+                f"topic {name} has {partitions} partitions but AGENTAUDIT_PARTITIONS is {settings.partitions}; "
+                f"all pipeline topics need the same count because outputs keep their input's partition number. "
+                f"Set AGENTAUDIT_PARTITIONS={partitions} if every pipeline topic has {partitions}, or use a new "
+                f"AGENTAUDIT_TOPIC_PREFIX (adding partitions to a topic in use moves agents to other "
+                f"partitions and breaks the order of their actions)"
+            )
+        wanted = spec.config.get("message.timestamp.type")
+        if wanted is not None:
+            actual = _config(admin, name, "message.timestamp.type", timeout_s)
+            if actual != wanted:
+                raise ConfigError(
+                    f"topic {name} has message.timestamp.type={actual}; the pipeline needs {wanted} so that the "
+                    f"broker, not the agent, stamps the ingest time. Fix: kafka-configs.sh --bootstrap-server … "
+                    f"--alter --entity-type topics --entity-name {name} --add-config message.timestamp.type={wanted}"
+                )
+
+
+def _config(admin: AdminClient, topic: str, key: str, timeout_s: float) -> str:
+    resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
+    try:
+        entries = admin.describe_configs([resource], request_timeout=timeout_s)[resource].result(timeout=timeout_s)
+    except KafkaException as exc:
+        raise TransientError(f"describing topic {topic}: {exc}") from exc
+    return str(entries[key].value)

@@ -45,7 +45,8 @@ def dev() -> None:
 
 def _register() -> None:
     """Attach each stage's commands; imported lazily so `--help` stays fast."""
-    from agentaudit.dev.cli import kafka, topics
+    from agentaudit.admin_cli import topics
+    from agentaudit.dev.cli import kafka
     from agentaudit.dev.registry_cli import registry
 
     dev.add_command(kafka)

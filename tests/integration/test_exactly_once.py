@@ -65,11 +65,11 @@ def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(se
     try:
         processor.start()
         sink.start()
-        wait_for(lambda: offsets.end(records_topic) > 1500, 120, "the processor to get going")
+        wait_for("the processor to get going", lambda: offsets.end(records_topic) > 1500, 120)
         processor.kill()
         processor.start()
-        wait_for(lambda: offsets.committed(f"{settings.topic_prefix}agentaudit-sink", records_topic) > 2000,
-                 120, "the sink to store a few batches")
+        wait_for("the sink to store a few batches",
+                 lambda: offsets.committed(f"{settings.topic_prefix}agentaudit-sink", records_topic) > 2000, 120)
         sink.kill()
         sink.start()
         wait_until_stored(offsets, settings, [processor, sink], 300, lambda _line: None)

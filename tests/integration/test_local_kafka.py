@@ -1,13 +1,16 @@
-"""The local broker is a real Kafka: idempotence, transactions, topic checks,
-and a restart that keeps its data and address."""
+"""The test broker is a real Kafka: idempotent and transactional producers work
+on it, topics are created and checked as the pipeline needs them; and the local
+broker from the official jars restarts with its data and address."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import TIMESTAMP_LOG_APPEND_TIME, Consumer, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -19,21 +22,36 @@ from agentaudit.topics import TOPIC_SPECS, Topic
 
 pytestmark = pytest.mark.integration
 
+quiet = lambda _line: None  # noqa: E731 - LocalKafka's progress lines are not what these tests check
 
-def read_one(bootstrap: str, topic: str, isolation: str = "read_committed") -> list[object]:
+
+def read(bootstrap: str, topic: str, count: int, timeout_s: float = 20.0) -> list[Message]:
+    """The first `count` committed messages of `topic`, read by a new consumer group."""
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": uuid.uuid4().hex,
-                         "auto.offset.reset": "earliest", "isolation.level": isolation})
+                         "auto.offset.reset": "earliest", "isolation.level": "read_committed"})
     consumer.subscribe([topic])
+    messages: list[Message] = []
+    deadline = time.monotonic() + timeout_s
     try:
-        return [m for m in consumer.consume(10, timeout=10) if m.error() is None]
+        while len(messages) < count and time.monotonic() < deadline:
+            messages += [m for m in consumer.consume(count - len(messages), timeout=1) if m.error() is None]
     finally:
         consumer.close()
+    return messages
+
+
+def create(bootstrap: str, name: str, partitions: int) -> None:
+    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(name, partitions, 1)])[name].result()
+
+
+def test_the_broker_answers(kafka_bootstrap: str) -> None:
+    metadata = AdminClient({"bootstrap.servers": kafka_bootstrap}).list_topics(timeout=10)
+    assert len(metadata.brokers) >= 1
 
 
 def test_idempotent_and_transactional_producers_work_on_one_broker(settings: Settings) -> None:
     topic = f"{settings.topic_prefix}tx"
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result()
+    create(settings.kafka_bootstrap, topic, 1)
     idempotent = Producer({"bootstrap.servers": settings.kafka_bootstrap, "enable.idempotence": True})
     idempotent.produce(topic, b"one")
     assert idempotent.flush(30) == 0
@@ -45,60 +63,82 @@ def test_idempotent_and_transactional_producers_work_on_one_broker(settings: Set
     tx.begin_transaction()
     tx.produce(topic, b"committed")
     tx.commit_transaction(30)
-    assert [m.value() for m in read_one(settings.kafka_bootstrap, topic)] == [b"one", b"committed"]  # type: ignore[attr-defined]
+    # read_committed: the aborted record, written between the two, is skipped
+    assert [m.value() for m in read(settings.kafka_bootstrap, topic, 2)] == [b"one", b"committed"]
 
 
-def test_ensure_topics_creates_checks_and_is_idempotent(settings: Settings) -> None:
+def test_ensure_topics_creates_every_topic_as_the_pipeline_needs_it(settings: Settings) -> None:
     created = ensure_topics(settings, settings.kafka_bootstrap)
     assert sorted(created) == sorted(settings.topic(s.topic) for s in TOPIC_SPECS)
-    assert ensure_topics(settings, settings.kafka_bootstrap) == []
+    assert ensure_topics(settings, settings.kafka_bootstrap) == []  # idempotent
     metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
     for spec in TOPIC_SPECS:
         assert len(metadata.topics[settings.topic(spec.topic)].partitions) == settings.partitions
     actions = settings.topic(Topic.ACTIONS)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
-    producer.produce(actions, b"x", timestamp=1_000)  # a producer's claim, which the broker overrides
-    producer.flush(30)
-    (msg,) = read_one(settings.kafka_bootstrap, actions)
-    kind, stamp = msg.timestamp()  # type: ignore[attr-defined]
-    assert kind == 2 and stamp > 1_000  # TIMESTAMP_LOG_APPEND_TIME
+    producer.produce(actions, b"x", timestamp=1_000)  # the agent's claim, which the broker overrides
+    assert producer.flush(30) == 0
+    (message,) = read(settings.kafka_bootstrap, actions, 1)
+    kind, stamp = message.timestamp()
+    assert kind == TIMESTAMP_LOG_APPEND_TIME and stamp > 1_000
 
 
 def test_ensure_topics_refuses_a_topic_with_the_wrong_partition_count(settings: Settings) -> None:
     name = settings.topic(Topic.RECORDS)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, 1, 1)])[name].result()
-    with pytest.raises(ConfigError, match="partitions"):
+    create(settings.kafka_bootstrap, name, 1)
+    with pytest.raises(ConfigError, match=rf"{name} has 1 partitions.*AGENTAUDIT_PARTITIONS"):
         ensure_topics(settings, settings.kafka_bootstrap)
+    # checked before anything was created
+    assert settings.topic(Topic.ACTIONS) not in AdminClient(
+        {"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10).topics
 
 
 def test_ensure_topics_refuses_actions_stamped_by_producers(settings: Settings) -> None:
     name = settings.topic(Topic.ACTIONS)
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
-    admin.create_topics([NewTopic(name, settings.partitions, 1)])[name].result()
-    with pytest.raises(ConfigError, match="LogAppendTime"):
+    create(settings.kafka_bootstrap, name, settings.partitions)
+    with pytest.raises(ConfigError, match=rf"{name} has message.timestamp.type=CreateTime.*LogAppendTime"):
         ensure_topics(settings, settings.kafka_bootstrap)
 
 
-def test_restart_keeps_data_and_bootstrap(tmp_path: Path) -> None:
+def test_local_broker_restarts_with_its_data_and_address(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)
     broker = LocalKafka(settings)
     try:
-        bootstrap = broker.up(echo=lambda _line: None)
+        bootstrap = broker.up(echo=quiet)
+        recorded = json.loads((tmp_path / "kafka" / "broker.json").read_text())
+        assert recorded["bootstrap"] == bootstrap and recorded["log"] == str(broker.log_path)
         assert resolve_bootstrap(settings) == bootstrap
-        assert broker.up() == bootstrap  # idempotent: finds the running broker
-        admin = AdminClient({"bootstrap.servers": bootstrap})
-        admin.create_topics([NewTopic("kept", 1, 1)])["kept"].result()
+        assert broker.up(echo=quiet) == bootstrap  # idempotent: finds the running broker
+        assert broker.status() is not None and broker.status().pid == recorded["pid"]  # type: ignore[union-attr]
+        create(bootstrap, "kept", 1)
         producer = Producer({"bootstrap.servers": bootstrap})
         producer.produce("kept", b"survives a restart")
         assert producer.flush(30) == 0
+
         assert broker.down()
-        assert broker.status() is None
-        with pytest.raises(ConfigError, match="dev kafka up"):
+        assert broker.status() is None and broker.process() is None
+        assert not broker.down()
+        with pytest.raises(ConfigError, match="agentaudit dev kafka up.*AGENTAUDIT_KAFKA_BOOTSTRAP"):
             resolve_bootstrap(settings)
-        assert broker.up(echo=lambda _line: None) == bootstrap
+
+        assert broker.up(echo=quiet) == bootstrap
+        assert [m.value() for m in read(bootstrap, "kept", 1)] == [b"survives a restart"]
         consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "g"})
         assert consumer.get_watermark_offsets(TopicPartition("kept", 0), timeout=10) == (0, 1)
         consumer.close()
     finally:
         broker.down()
+
+
+def test_local_broker_that_exits_fails_fast_with_its_log(tmp_path: Path) -> None:
+    broker = LocalKafka(Settings(home=tmp_path))
+    data = tmp_path / "kafka" / "data"
+    data.mkdir(parents=True)
+    # Storage formatted for another node: the broker refuses it and exits.
+    (data / "meta.properties").write_text("version=1\ncluster.id=AAAAAAAAAAAAAAAAAAAAAA\nnode.id=7\n")
+    began = time.monotonic()
+    with pytest.raises(ConfigError, match="exited during start-up") as raised:
+        broker.up(timeout_s=120, echo=quiet)
+    assert time.monotonic() - began < 60
+    assert "node" in str(raised.value).lower()  # the log's tail says why
+    assert broker.process() is None

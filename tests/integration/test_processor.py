@@ -14,7 +14,7 @@ from agentaudit.emit import Emitter, Principal
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
 from tests.pipeline_support import CODEC, consume_all, raw_producer, running
-from tests.unit.codec.test_single_object import action
+from tests.avro_support import action
 
 pytestmark = pytest.mark.integration
 

@@ -10,8 +10,7 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from agentaudit.sink.rows import SINK_DECODE
 from agentaudit.sink.service import run_sink
 from agentaudit.store import quote_identifier
 from agentaudit.topics import Topic
+from tests.pipeline_support import wait_for
 from tests.sink_support import record, rejection
 
 pytestmark = pytest.mark.integration
@@ -99,14 +99,6 @@ def end_offsets(settings: Settings) -> dict[tuple[str, int], int]:
         return out
     finally:
         consumer.close()
-
-
-def wait_for(what: str, condition: Callable[[], bool], timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 STORED_SQL = {
@@ -217,6 +209,12 @@ READ_BACK = textwrap.dedent("""
 """)
 
 
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """The environment for a service subprocess running with these settings."""
+    return {**os.environ, **settings.to_env()}
+
+
 @pytest.mark.slow
 def test_sigkill_mid_stream_and_restart_store_every_row_once(
     settings: Settings, kafka_bootstrap: str, tmp_path: Path
@@ -226,18 +224,10 @@ def test_sigkill_mid_stream_and_restart_store_every_row_once(
     # Its own chDB folder: the subprocess cannot open this process's folder.
     crash = settings.with_changes(kafka_bootstrap=kafka_bootstrap, partitions=PARTITIONS)
     ensure_topics(crash, kafka_bootstrap)
-    env = {
-        **os.environ,
-        "AGENTAUDIT_HOME": str(tmp_path),
-        "AGENTAUDIT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "AGENTAUDIT_TOPIC_PREFIX": crash.topic_prefix,
-        "AGENTAUDIT_PARTITIONS": str(PARTITIONS),
-        "AGENTAUDIT_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'clickhouse-crash'}",
-        "AGENTAUDIT_CLICKHOUSE_DATABASE": "crash",
-        "AGENTAUDIT_SINK_BATCH": "400",
-        "AGENTAUDIT_SINK_LINGER_S": "0.05",
-        "AGENTAUDIT_METRICS_PORT": "-1",
-    }
+    env = child_env(crash.with_changes(
+        home=tmp_path, clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse-crash'}", clickhouse_database="crash",
+        sink_batch=400, sink_linger_s=0.05, metrics_port=-1,
+    ))
     per_partition = 6000
     messages: list[Message] = []
     for p in range(PARTITIONS):
@@ -322,17 +312,10 @@ def test_crash_after_clickhouse_accepted_replays_without_duplicates(
 
     crash = settings.with_changes(kafka_bootstrap=kafka_bootstrap, partitions=PARTITIONS)
     ensure_topics(crash, kafka_bootstrap)
-    env = {
-        **os.environ,
-        "AGENTAUDIT_HOME": str(tmp_path),
-        "AGENTAUDIT_KAFKA_BOOTSTRAP": kafka_bootstrap,
-        "AGENTAUDIT_TOPIC_PREFIX": crash.topic_prefix,
-        "AGENTAUDIT_PARTITIONS": str(PARTITIONS),
-        "AGENTAUDIT_CLICKHOUSE_DSN": f"chdb://{tmp_path / 'clickhouse'}",
-        "AGENTAUDIT_CLICKHOUSE_DATABASE": "crash",
-        "AGENTAUDIT_SINK_BATCH": "300",
-        "AGENTAUDIT_METRICS_PORT": "-1",
-    }
+    env = child_env(crash.with_changes(
+        home=tmp_path, clickhouse_dsn=f"chdb://{tmp_path / 'clickhouse'}", clickhouse_database="crash",
+        sink_batch=300, metrics_port=-1,
+    ))
     messages: list[Message] = []
     for p in range(PARTITIONS):
         messages += records(p, range(1000)) + rejections(p, range(1000, 1100))

@@ -1,4 +1,4 @@
-"""`agentaudit dev kafka up|down|status` and `agentaudit topics ensure`."""
+"""`agentaudit dev kafka up|down|status|fetch`: the local Kafka broker."""
 
 from __future__ import annotations
 
@@ -9,12 +9,19 @@ import click
 from agentaudit.settings import Settings
 
 
+def _progress(line: str) -> None:
+    click.echo(line, err=True)  # stdout carries only the result, for scripts
+
+
 @click.group()
 def kafka() -> None:
-    """A real single-node Apache Kafka broker (KRaft) from the official jars.
+    """A real single-node Apache Kafka broker (KRaft, broker and controller in one JVM) on 127.0.0.1.
 
-    The jars are fetched from Maven Central on first use (Java 17+ and Maven
-    needed); state and logs stay under AGENTAUDIT_HOME/kafka.
+    It runs from the official jars, fetched from Maven Central on first use
+    (needs Java 17+ and Maven). State, data and the broker's log stay under
+    AGENTAUDIT_HOME/kafka; the broker keeps running after the command returns
+    and keeps its address and topics across down/up. Every agentaudit command
+    uses it when AGENTAUDIT_KAFKA_BOOTSTRAP is not set.
     """
 
 
@@ -22,46 +29,45 @@ def kafka() -> None:
 @click.option("--timeout", "timeout_s", default=120.0, show_default=True, help="Seconds to wait for readiness.")
 @click.pass_obj
 def up(settings: Settings, timeout_s: float) -> None:
-    """Start the broker (or find it running) and print its bootstrap address."""
+    """Start the broker, or find it running; print its bootstrap address once it answers.
+
+    \b
+    For other tools:  export AGENTAUDIT_KAFKA_BOOTSTRAP=$(agentaudit dev kafka up)
+    """
     from agentaudit.dev.kafka import LocalKafka
 
-    broker = LocalKafka(settings)
-    click.echo(broker.up(timeout_s, echo=lambda line: click.echo(line, err=True)))
+    click.echo(LocalKafka(settings).up(timeout_s, echo=_progress))
 
 
 @kafka.command("down")
 @click.pass_obj
 def down(settings: Settings) -> None:
-    """Stop the broker gracefully; its data stays for the next `up`."""
+    """Stop the broker gracefully (SIGTERM, SIGKILL after 30 s); data stays for the next `up`."""
     from agentaudit.dev.kafka import LocalKafka
 
-    click.echo("stopped" if LocalKafka(settings).down() else "not running", err=True)
+    _progress("kafka: stopped" if LocalKafka(settings).down() else "kafka: not running")
 
 
 @kafka.command("status")
 @click.pass_obj
 def status(settings: Settings) -> None:
-    """Print the running broker's pid and address; exit 1 if none runs."""
+    """Print the broker's pid, address and log; exit 1 unless it runs and answers."""
     from agentaudit.dev.kafka import LocalKafka
 
-    state = LocalKafka(settings).status()
+    broker = LocalKafka(settings)
+    state = broker.process()
     if state is None:
-        click.echo("not running", err=True)
+        _progress(f"kafka: not running (state in {broker.dir})")
         sys.exit(1)
-    click.echo(f"running: pid {state.pid}, bootstrap {state.bootstrap}, log {state.log}")
+    if broker.status() is None:
+        _progress(f"kafka: pid {state.pid} runs but does not answer on {state.bootstrap} yet; see {state.log}")
+        sys.exit(1)
+    click.echo(f"kafka: running, pid {state.pid}, bootstrap {state.bootstrap}, log {state.log}")
 
 
-@click.group()
-def topics() -> None:
-    """The pipeline's Kafka topics."""
+@kafka.command("fetch")
+def fetch() -> None:
+    """Download the broker's jars from Maven Central unless they are there (`up` does this too)."""
+    from agentaudit.dev.kafka import fetch_jars
 
-
-@topics.command("ensure")
-@click.pass_obj
-def ensure(settings: Settings) -> None:
-    """Create missing topics; check partition counts and LogAppendTime on the rest."""
-    from agentaudit.admin import ensure_topics
-    from agentaudit.dev.kafka import resolve_bootstrap
-
-    created = ensure_topics(settings, resolve_bootstrap(settings))
-    click.echo("created: " + ", ".join(created) if created else "all topics exist and are configured as required")
+    click.echo(fetch_jars(echo=_progress))

@@ -6,7 +6,7 @@ import pytest
 
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.process.validate import LOG_APPEND_TIME, Input, Limits, evaluate
-from tests.unit.codec.test_single_object import action
+from tests.avro_support import action
 
 CODEC = SingleObjectCodec()
 LIMITS = Limits(max_action_bytes=1024 * 1024, max_future_skew_us=300_000_000, max_past_skew_us=86_400_000_000)
