@@ -41,7 +41,8 @@ def read(bootstrap: str, topic: str, count: int, timeout_s: float = 20.0) -> lis
 
 
 def create(bootstrap: str, name: str, partitions: int) -> None:
-    AdminClient({"bootstrap.servers": bootstrap}).create_topics([NewTopic(name, partitions, 1)])[name].result()
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the future resolves
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result()
 
 
 def test_the_broker_answers(kafka_bootstrap: str) -> None:

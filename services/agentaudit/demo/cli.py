@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+from types import FrameType
 
 import click
 
 from agentaudit.settings import Settings
+
+
+def _interrupt(_signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 @click.command("demo")
@@ -31,6 +37,7 @@ def demo_command(settings: Settings, events: int, agent_count: int, bad_ratio: f
     from agentaudit.demo.run import DemoPlan, exit_code, report, run_demo
 
     plan = DemoPlan(events=events, agents=agent_count, bad_ratio=bad_ratio, rate=rate, seed=seed, timeout_s=timeout_s)
+    signal.signal(signal.SIGTERM, _interrupt)  # a supervisor's stop cleans up like Ctrl-C
     try:
         result = run_demo(settings, plan, lambda line: click.echo(line, err=True))
     except KeyboardInterrupt:

@@ -19,6 +19,9 @@ from agentaudit.demo.workload import Act, Breakage, Step
 from agentaudit.topics import MIB
 
 Progress = Callable[[int], None]
+# The simulated agents start on a broker that may be seconds old, where
+# librdkafka warns while the transaction coordinator loads; errors still show.
+QUIET = {"log_level": 3}
 
 
 class Driver:
@@ -36,7 +39,7 @@ class Driver:
         self._emitters: dict[str, Emitter] = {}
         self._sessions: dict[tuple[str, int], Session] = {}
         self._raw = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True,
-                              "linger.ms": 5, "message.max.bytes": 4 * MIB})
+                              "linger.ms": 5, "message.max.bytes": 4 * MIB, **QUIET})
 
     def run(self, steps: Iterable[Step], rate: float = 0.0, progress: Progress | None = None) -> int:
         """Send every step, at most `rate` per second (0: as fast as possible)."""
@@ -60,12 +63,15 @@ class Driver:
     def close(self) -> None:
         for emitter in self._emitters.values():
             emitter.close()
-        if self._raw.flush(30):
-            raise RuntimeError("malformed demo messages were not delivered")
+        undelivered = self._raw.flush(30)
+        del self._raw  # release its connections before the demo stops the broker
+        if undelivered:
+            raise RuntimeError(f"{undelivered} malformed demo messages were not delivered")
 
     def _emitter(self, agent_id: str, tenant_id: str) -> Emitter:
         if agent_id not in self._emitters:
-            self._emitters[agent_id] = Emitter(self.bootstrap, agent_id, tenant_id, topic=self.topic, codec=self.codec)
+            self._emitters[agent_id] = Emitter(self.bootstrap, agent_id, tenant_id, topic=self.topic, codec=self.codec,
+                                               producer_config=QUIET)
         return self._emitters[agent_id]
 
     def _act(self, act: Act) -> None:

@@ -159,13 +159,19 @@ class Emitter:
 
     def flush(self, timeout_s: float = 30.0) -> int:
         """Wait for acknowledgements; returns how many events are still outstanding."""
+        if self._closed:
+            return 0  # close() flushed and released the producer
         return int(self._producer.flush(timeout_s))
 
     def close(self, timeout_s: float = 30.0) -> None:
+        """Flush, then release the producer's connections and threads."""
         if self._closed:
             return
-        self._closed = True
         outstanding = self.flush(timeout_s)
+        self._closed = True
+        # librdkafka keeps reconnecting for as long as the handle lives; the
+        # last reference going away is what shuts it down.
+        del self._producer
         if outstanding or self.failed:
             raise EmitterClosed(
                 f"{outstanding} events unacknowledged after {timeout_s}s and {self.failed} failed delivery"
