@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import signal
 import socket
 import string
 import subprocess
@@ -28,6 +27,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from agentaudit.dev.process import alive, terminate
 from agentaudit.errors import ConfigError
 from agentaudit.settings import Settings
 
@@ -303,25 +303,15 @@ class LocalKafka:
                           f"the end of {self.log_path}:\n{self.log_tail()}")
 
     def _terminate(self, pid: int, timeout_s: float) -> None:
-        os.kill(pid, signal.SIGTERM)  # a graceful shutdown flushes and closes the log segments
-        deadline = time.monotonic() + timeout_s
-        while self._alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while self._alive(pid):
-                time.sleep(0.05)
+        terminate(pid, self._marker, self._child, timeout_s)
 
     def _alive(self, pid: int) -> bool:
         """The pid runs this folder's broker (pids are reused, e.g. after a reboot)."""
-        if self._child is not None and self._child.pid == pid:
-            return self._child.poll() is None  # polling reaps our own child, which would linger as a zombie
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-            process_state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, IndexError):
-            return False
-        return process_state != "Z" and str(self.properties).encode() in cmdline
+        return alive(pid, self._marker, self._child)
+
+    @property
+    def _marker(self) -> bytes:
+        return str(self.properties).encode()
 
     def _read_state(self) -> BrokerState | None:
         try:

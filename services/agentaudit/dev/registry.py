@@ -16,9 +16,7 @@ why it is for development only.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -27,6 +25,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from agentaudit.dev.process import runs, terminate
 from agentaudit.errors import ConfigError
 
 APICURIO_VERSION = "2.6.13.Final"
@@ -35,6 +34,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 POM = _REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
 DIST = POM.parent / "target" / "apicurio"
 RUNNER_JAR = DIST / f"apicurio-registry-app-{APICURIO_VERSION}-runner.jar"
+MARKER = RUNNER_JAR.name.encode()  # how our registry JVM shows in /proc/PID/cmdline
 
 # Small heap and the serial collector: the in-memory registry holds a handful
 # of schemas, and this runs beside a broker and ClickHouse on two cores.
@@ -157,20 +157,7 @@ class LocalRegistry:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
     def _terminate(self, pid: int, timeout_s: float = 30.0) -> None:
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and self._alive(pid):
-            time.sleep(0.1)
-        if self._alive(pid):
-            os.kill(pid, signal.SIGKILL)
-            while self._alive(pid):
-                time.sleep(0.05)
-
-    def _alive(self, pid: int) -> bool:
-        # Reap our own child so it does not linger as a zombie that still "exists".
-        if self._proc is not None and self._proc.pid == pid:
-            return self._proc.poll() is None
-        return self._is_ours(pid)
+        terminate(pid, MARKER, self._proc, timeout_s)
 
     def _recorded_pid(self) -> int | None:
         try:
@@ -181,12 +168,7 @@ class LocalRegistry:
     @staticmethod
     def _is_ours(pid: int) -> bool:
         """The PID runs and is our registry jar (PIDs are reused after a reboot)."""
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            return False
-        return state != "Z" and RUNNER_JAR.name.encode() in cmdline
+        return runs(pid, MARKER)
 
     @staticmethod
     def _url(port: int) -> str:
