@@ -223,7 +223,8 @@ class LocalKafka:
         with _locked(self.dir / ".lock"):
             running = self.process()
             if running:
-                self._wait_ready(running, timeout_s)  # at once if it answers; else it is starting
+                if not answers(running.bootstrap, 3.0):
+                    self._wait_ready(running, timeout_s)  # still starting: an earlier `up` was interrupted
                 return running.bootstrap
             libs = fetch_jars(echo)
             java = java_executable()
