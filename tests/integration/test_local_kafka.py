@@ -5,6 +5,7 @@ broker from the official jars restarts with its data and address."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -15,7 +16,8 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from agentaudit.admin import ensure_topics
-from agentaudit.dev.kafka import LocalKafka, resolve_bootstrap
+from agentaudit.dev import kafka
+from agentaudit.dev.kafka import BrokerState, LocalKafka, resolve_bootstrap
 from agentaudit.errors import ConfigError
 from agentaudit.settings import Settings
 from agentaudit.topics import TOPIC_SPECS, Topic
@@ -143,3 +145,23 @@ def test_local_broker_that_exits_fails_fast_with_its_log(tmp_path: Path) -> None
     assert time.monotonic() - began < 60
     assert "node" in str(raised.value).lower()  # the log's tail says why
     assert broker.process() is None
+
+
+def test_local_broker_moves_to_other_ports_when_its_own_were_taken_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    broker = LocalKafka(Settings(home=tmp_path))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        broker.dir.mkdir(parents=True)
+        broker.state_file.write_text(BrokerState(1, port, kafka.free_port(), "").to_json())
+        # The port looks free when checked and is taken when the broker binds it.
+        monkeypatch.setattr(kafka, "port_is_free", lambda _port: True)
+        try:
+            bootstrap = broker.up(echo=quiet)
+            assert bootstrap != f"127.0.0.1:{port}"
+            assert AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=10).brokers
+        finally:
+            broker.down()

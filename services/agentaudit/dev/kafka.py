@@ -233,6 +233,7 @@ class LocalKafka:
             try:
                 self._wait_ready(state, timeout_s)
             except _PortTaken:  # taken by another program between our check and the broker's bind
+                echo(f"kafka: port {state.port} or {state.controller_port} was taken meanwhile; trying others")
                 state = self._start(java, libs, self._fresh_ports(), echo)
                 self._wait_ready(state, timeout_s)
             echo(f"kafka: ready on {state.bootstrap} in {time.monotonic() - began:.1f}s (pid {state.pid})")

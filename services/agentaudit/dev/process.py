@@ -15,13 +15,17 @@ from pathlib import Path
 
 
 def runs(pid: int, marker: bytes) -> bool:
-    """The PID is running (not a zombie) and its command line contains marker."""
+    """The PID is running (not a zombie) and marker is one of its arguments.
+
+    A whole argument, not a substring: another folder's broker whose path
+    merely ends like ours must never count as ours.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
-    return state != "Z" and marker in cmdline
+    return state != "Z" and marker in cmdline.split(b"\0")
 
 
 def alive(pid: int, marker: bytes, child: subprocess.Popen[bytes] | None) -> bool:

@@ -34,7 +34,7 @@ _REPO_ROOT = Path(__file__).resolve().parents[3]
 POM = _REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
 DIST = POM.parent / "target" / "apicurio"
 RUNNER_JAR = DIST / f"apicurio-registry-app-{APICURIO_VERSION}-runner.jar"
-MARKER = RUNNER_JAR.name.encode()  # how our registry JVM shows in /proc/PID/cmdline
+MARKER = str(RUNNER_JAR).encode()  # our registry JVM's -jar argument in /proc/PID/cmdline
 
 # Small heap and the serial collector: the in-memory registry holds a handful
 # of schemas, and this runs beside a broker and ClickHouse on two cores.
