@@ -16,6 +16,7 @@ from collections.abc import Iterator
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from agentaudit.dev.registry import LocalRegistry
 from agentaudit.settings import Settings
 from agentaudit.store import connect, migrate, quote_identifier
 
@@ -48,3 +49,17 @@ def ch_database(clickhouse: Client) -> Iterator[str]:
 @pytest.fixture
 def store_settings(tmp_path: os.PathLike[str], clickhouse_dsn: str, ch_database: str) -> Settings:
     return Settings(home=tmp_path, clickhouse_dsn=clickhouse_dsn, clickhouse_database=ch_database)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Confluent-compatible registry for the session: $SCHEMA_REGISTRY_URL,
+    or Apicurio Registry from Maven Central run by LocalRegistry."""
+    if os.environ.get("SCHEMA_REGISTRY_URL"):
+        yield os.environ["SCHEMA_REGISTRY_URL"]
+        return
+    local = LocalRegistry(tmp_path_factory.mktemp("registry-home"))
+    try:
+        yield local.start()
+    finally:
+        local.stop()

@@ -25,3 +25,16 @@ def test_demo_accounts_for_every_action_and_runs_twice(settings: Settings) -> No
         assert "every action accounted for exactly once: yes" in done.stdout
         assert "rejected" in done.stdout and "Try:" in done.stdout
         assert "stored everything" in done.stderr
+
+
+def test_demo_through_a_real_schema_registry(settings: Settings, schema_registry_url: str) -> None:
+    """The same pipeline with the Confluent wire format: emitters register and
+    encode by schema id, the processor and the sink resolve ids at the registry."""
+    env = {**os.environ, **settings.with_changes(schema_registry_url=schema_registry_url).to_env()}
+    done = subprocess.run(
+        [sys.executable, "-m", "agentaudit", "demo", "--events", "1500", "--bad-ratio", "0.05"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
+    assert "every action accounted for exactly once: yes" in done.stdout
+    assert "unknown_schema" in done.stdout

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,23 +19,10 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerialize
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from agentaudit.codec.registry import RegistryCodec, subject_for
-from agentaudit.dev.registry import LocalRegistry
 from agentaudit.errors import ConfigError, DecodeError
 from tests.avro_support import action, evolved_schemas
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="session")
-def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if os.environ.get("SCHEMA_REGISTRY_URL"):
-        yield os.environ["SCHEMA_REGISTRY_URL"]
-        return
-    local = LocalRegistry(tmp_path_factory.mktemp("registry-home"))
-    try:
-        yield local.start()
-    finally:
-        local.stop()
 
 
 @pytest.fixture()

@@ -107,8 +107,11 @@ class Driver:
                 return json.dumps(self._valid(breakage)).encode()
             case "empty_value":
                 return b""
-            case "unknown_schema":  # an Avro body behind a fingerprint no schema has
-                return b"\xc3\x01" + os.urandom(8) + encode("AgentAction", self._valid(breakage))[10:]
+            case "unknown_schema":  # a valid body behind a schema id or fingerprint nobody has
+                value = encode("AgentAction", self._valid(breakage))
+                if value[0] == 0:  # Confluent wire format: magic 0, 4-byte schema id
+                    return b"\x00\x7f\xff\xff\xff" + value[5:]
+                return value[:2] + os.urandom(8) + value[10:]  # single-object: C3 01, fingerprint
             case "missing_field":
                 return encode("AgentAction", self._valid(breakage, tenant_id=""))
             case "invalid_utf8":
