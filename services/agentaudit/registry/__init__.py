@@ -1,0 +1,1 @@
+"""The agent registry: identities, declared scope, keys and their append-only history."""
