@@ -17,6 +17,7 @@ from typing import Any
 from agentaudit.errors import ConfigError
 
 ENV_PREFIX = "AGENTAUDIT_"
+SECRET_FIELDS = frozenset({"kek"})
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -54,6 +55,17 @@ class Settings:
     metrics_host: str = _setting(
         "127.0.0.1", "Address /metrics listens on; 0.0.0.0 only where a scraper on another host must reach it."
     )
+    # --- registry and keys
+    # The KEK seals agents' HMAC secrets and the pipeline's private keys at rest.
+    # It is a secret: kept out of repr() and to_env(), never logged.
+    kek: str = field(
+        default="", repr=False,
+        metadata={"doc": "Key-encryption key: base64 of 32 random bytes, injected by a secret manager. "
+                         "Prefer AGENTAUDIT_KEK_FILE; never logged or passed on by to_env()."},
+    )
+    kek_file: str = _setting(
+        "", "File holding the key-encryption key (base64 of 32 bytes), readable by its owner only (mode 0600)."
+    )
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:
@@ -71,6 +83,12 @@ class Settings:
             raise ConfigError(f"AGENTAUDIT_CLICKHOUSE_DSN must start with chdb://, http:// or https://, not {dsn.split(':')[0]!r}")
         if not self.clickhouse_database.replace("_", "").isalnum():
             raise ConfigError("AGENTAUDIT_CLICKHOUSE_DATABASE must be letters, digits and underscores")
+        if self.kek and self.kek_file:
+            raise ConfigError("set AGENTAUDIT_KEK or AGENTAUDIT_KEK_FILE, not both: which key is in use must be unambiguous")
+        if self.kek:
+            from agentaudit.crypto.kek import decode_kek  # lazily: keeps cryptography out of --help
+
+            decode_kek(self.kek, "AGENTAUDIT_KEK")  # its form only; the file is read when a key is needed
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -90,8 +108,17 @@ class Settings:
         return cls(**values)
 
     def to_env(self) -> dict[str, str]:
-        """These settings as AGENTAUDIT_* variables, to hand to a child process."""
-        return {ENV_PREFIX + f.name.upper(): str(getattr(self, f.name)) for f in dataclasses.fields(self)}
+        """These settings as AGENTAUDIT_* variables, to hand to a child process.
+
+        The KEK itself is left out (SECRET_FIELDS): environments get printed and
+        logged. A child that needs it inherits AGENTAUDIT_KEK from the parent's
+        own environment, or reads AGENTAUDIT_KEK_FILE, which is passed on.
+        """
+        return {
+            ENV_PREFIX + f.name.upper(): str(getattr(self, f.name))
+            for f in dataclasses.fields(self)
+            if f.name not in SECRET_FIELDS
+        }
 
     def with_changes(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
