@@ -10,13 +10,16 @@ serves one data folder per process (see tests/integration/conftest.py).
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from agentaudit.keyring import Keyring
 from agentaudit.settings import Settings
 
 
@@ -54,11 +57,18 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(tmp_path: Path, kafka_bootstrap: str) -> Settings:
     """Settings for one test: its own home folder and topic prefix, two partitions,
-    embedded ClickHouse under home (clickhouse_dsn empty), no metrics endpoint."""
-    return Settings(
+    embedded ClickHouse under home (clickhouse_dsn empty), no metrics endpoint,
+    and a pipeline keyring under home sealed with the test's own KEK file."""
+    kek = tmp_path / "kek"
+    kek.write_bytes(base64.b64encode(secrets.token_bytes(32)))
+    kek.chmod(0o600)
+    made = Settings(
         home=tmp_path,
         kafka_bootstrap=kafka_bootstrap,
         topic_prefix=f"t{uuid.uuid4().hex[:8]}.",
         partitions=2,
         metrics_port=-1,
+        kek_file=str(kek),
     )
+    Keyring.create(made)
+    return made

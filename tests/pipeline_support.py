@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.demo.stack import Service
@@ -39,6 +39,30 @@ def consume_all(settings: Settings, topic: Topic, expected: int, timeout_s: floa
         consumer.close()
     assert len(messages) >= expected, f"{topic.value}: got {len(messages)} of {expected} within {timeout_s}s"
     return messages
+
+
+def read_to_end(bootstrap: str, topic: str, timeout_s: float = 120.0) -> list[tuple[int, bytes | None, bytes | None]]:
+    """(partition, key, value) of every message now in `topic`, read up to each partition's end."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"test-{time.time_ns()}",
+                         "enable.auto.commit": False, "fetch.message.max.bytes": 9 * MIB})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+        out: list[tuple[int, bytes | None, bytes | None]] = []
+        position = {p: 0 for p in partitions}
+        deadline = time.monotonic() + timeout_s
+        while any(position[p] < ends[p] for p in partitions):
+            assert time.monotonic() < deadline, f"{topic}: read {len(out)} messages, not to the end, in {timeout_s}s"
+            for msg in consumer.consume(1000, timeout=0.5):
+                assert msg.error() is None, msg.error()
+                p = int(msg.partition() or 0)
+                if position[p] < ends[p]:
+                    out.append((p, msg.key(), msg.value()))
+                position[p] = int(msg.offset() or 0) + 1
+        return out
+    finally:
+        consumer.close()
 
 
 @contextmanager

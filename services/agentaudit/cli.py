@@ -60,6 +60,7 @@ def _register() -> None:
     from agentaudit.bench.cli import bench_command
     from agentaudit.demo.cli import demo_command
     from agentaudit.process.cli import process_command
+    from agentaudit.verify.cli import verify_command
     from agentaudit.keyring.cli import keys
 
     cli.add_command(bench_command)
@@ -68,6 +69,7 @@ def _register() -> None:
     cli.add_command(sink_command)
     cli.add_command(query_command)
     cli.add_command(db)
+    cli.add_command(verify_command)
     cli.add_command(keys)
 
 

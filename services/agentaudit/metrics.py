@@ -42,6 +42,17 @@ PROCESS_REJECTION_ALARM = Gauge(
     "agentaudit_process_rejection_alarm",
     "1 while the last full batch rejected more than the allowed share (a bad deploy, not bad luck).",
 )
+PROCESS_SEALS = Counter("agentaudit_process_seals_total", "Seals written to audit.seals, by reason.", ["reason"])
+PROCESS_SKIPPED = Counter(
+    "agentaudit_process_replayed_skipped_total",
+    "Inputs seen again after a restart whose outputs and state were already durable.",
+)
+PROCESS_TICKS = Counter("agentaudit_process_ticks_total", "Clock ticks consumed from agent.actions.")
+PROCESS_STATE_RESTORE = Histogram(
+    "agentaudit_process_state_restore_seconds",
+    "Time to restore one partition's chain states on assignment.",
+    buckets=LATENCY_BUCKETS,
+)
 
 
 # --- sink -------------------------------------------------------------------

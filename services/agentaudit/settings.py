@@ -46,6 +46,10 @@ class Settings:
     max_past_skew_s: float = _setting(86400.0, "How far behind ingest time an agent clock may lag.")
     process_batch: int = _setting(2000, "Processor: most actions handled per batch.")
     process_within_s: float = _setting(0.05, "Processor: longest wait to fill a batch.")
+    seal_every_records: int = _setting(1000, "Seal an agent's chain after this many records.")
+    seal_interval_s: float = _setting(
+        300.0, "Seal every agent's chain at least this often, also when idle (whole seconds, at least 1)."
+    )
     sink_batch: int = _setting(20000, "Sink: most rows per ClickHouse insert.")
     sink_linger_s: float = _setting(0.5, "Sink: longest wait to fill a batch before inserting.")
     rejection_alarm_ratio: float = _setting(
@@ -76,6 +80,8 @@ class Settings:
             raise ConfigError("clock skew limits must be positive")
         if self.process_batch < 1 or self.sink_batch < 1:
             raise ConfigError("batch sizes must be at least 1")
+        if self.seal_every_records < 1 or self.seal_interval_s < 1 or self.seal_interval_s != int(self.seal_interval_s):
+            raise ConfigError("AGENTAUDIT_SEAL_EVERY_RECORDS must be 1+ and AGENTAUDIT_SEAL_INTERVAL_S whole seconds, 1+")
         if not 0 < self.rejection_alarm_ratio <= 1:
             raise ConfigError("AGENTAUDIT_REJECTION_ALARM_RATIO must be in (0, 1]")
         dsn = self.clickhouse_dsn

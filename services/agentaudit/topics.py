@@ -21,6 +21,7 @@ class Topic(enum.Enum):
     REJECTED = "audit.rejected"
     INCIDENTS = "audit.incidents"
     SEALS = "audit.seals"
+    PROCESS_STATE = "agentaudit.process-state"
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.value}"
@@ -47,4 +48,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     _spec(Topic.REJECTED, 8 * MIB),
     _spec(Topic.INCIDENTS, 1 * MIB),
     _spec(Topic.SEALS, 1 * MIB),
+    # The processor's per-agent chain state, keyed by agent id: only the newest
+    # value per agent matters, so compaction keeps the topic the size of the
+    # agent population. Restored on every partition assignment.
+    _spec(Topic.PROCESS_STATE, 1 * MIB, **{"cleanup.policy": "compact", "segment.ms": "3600000"}),
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -22,7 +23,8 @@ def test_demo_accounts_for_every_action_and_runs_twice(settings: Settings) -> No
             env=env, capture_output=True, text=True, timeout=300,
         )
         assert done.returncode == 0, f"run {run}:\n{done.stdout}\n{done.stderr[-3000:]}"
-        assert "every action accounted for exactly once: yes" in done.stdout
+        assert "every action accounted for exactly once, chained and sealed: yes" in done.stdout
+        assert re.search(r"verify: \d+ records in 6 agent chains, [1-9]\d* signed seals, 0 records awaiting a seal: every chain", done.stdout)
         assert "rejected" in done.stdout and "Try:" in done.stdout
         assert "stored everything" in done.stderr
 
@@ -36,5 +38,6 @@ def test_demo_through_a_real_schema_registry(settings: Settings, schema_registry
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
-    assert "every action accounted for exactly once: yes" in done.stdout
+    assert "every action accounted for exactly once, chained and sealed: yes" in done.stdout
+    assert re.search(r"[1-9]\d* signed seals, 0 records awaiting a seal: every chain and seal verifies", done.stdout), done.stdout
     assert "unknown_schema" in done.stdout

@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from agentaudit.admin import ensure_topics
@@ -22,7 +22,7 @@ from agentaudit.demo.stack import Offsets, Service
 from agentaudit.demo.workload import Workload, agents
 from agentaudit.settings import Settings
 from agentaudit.topics import Topic
-from tests.pipeline_support import wait_for
+from tests.pipeline_support import read_to_end, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -60,6 +60,17 @@ def rewind(settings: Settings, group: str, topic: str) -> None:
              lambda: admin.alter_consumer_group_offsets([request])[group].result() is not None, 60)
 
 
+def forget_chain_state(settings: Settings) -> None:
+    """Tombstone every entry of the processor's state topic, as if it had been lost."""
+    topic = settings.topic(Topic.PROCESS_STATE)
+    keys = {key for _p, key, _v in read_to_end(settings.kafka_bootstrap, topic)}
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for partition in range(settings.partitions):
+        for key in keys:
+            producer.produce(topic, None, key, partition=partition)
+    assert producer.flush(30) == 0
+
+
 def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(settings: Settings) -> None:
     # Small sink batches so that a kill lands between and inside batches.
     settings = settings.with_changes(sink_batch=250, sink_linger_s=0.2, process_batch=200)
@@ -84,13 +95,18 @@ def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(se
         sink.start()
         wait_until_stored(offsets, settings, [processor, sink], 300, lambda _line: None)
         # Whether the kill left uncommitted batches to replay depends on timing;
-        # so replay everything for certain: a processor that lost its offsets.
+        # so replay everything for certain: a processor that lost its offsets
+        # and its chain state recomputes every chain and seal from the start.
         assert processor.stop() == 0
         rewind(settings, f"{settings.topic_prefix}agentaudit-processor", settings.topic(Topic.ACTIONS))
+        forget_chain_state(settings)
         processor.start()
         wait_until_stored(offsets, settings, [processor, sink], 300, lambda _line: None)
         outputs = offsets.end(records_topic) + offsets.end(settings.topic(Topic.REJECTED))
         assert outputs >= 2 * 6000, "the rewound processor did not emit everything again"
+        # Invariant 4: every repeat is byte-identical to the first output, seals included.
+        assert_repeats_identical(settings, Topic.RECORDS, "AuditRecord")
+        assert_repeats_identical(settings, Topic.SEALS, "Seal")
     finally:
         offsets.close()
         sink.stop()
@@ -103,3 +119,27 @@ def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(se
     assert rejections == distinct_rejected == sum(expected_reasons.values())
     assert stored["reasons"] == expected_reasons
     assert stored["originals_empty"] == 0
+    # Invariant 3/4 end to end: the stored chains and seals verify.
+    verified = subprocess.run([sys.executable, "-m", "agentaudit", "verify", "--json"],
+                              env=Service("v", [], settings).env, capture_output=True, text=True, timeout=300)
+    report = json.loads(verified.stdout)
+    assert verified.returncode == 0 and report["ok"], (report["findings"][:5], verified.stderr[-2000:])
+    assert report["records"] == driver.expected["recorded"]
+    assert report["seals"] > 0
+
+
+def assert_repeats_identical(settings: Settings, topic: Topic, schema: str) -> None:
+    codec = SingleObjectCodec()
+    first: dict[tuple[object, ...], bytes] = {}
+    repeats = 0
+    for partition, _key, value in read_to_end(settings.kafka_bootstrap, settings.topic(topic)):
+        assert value is not None
+        datum = codec.decode(schema, value)
+        identity = (partition, datum["source"]["offset"]) if schema == "AuditRecord" else \
+            (datum["agent_id"], datum["seq"])
+        if identity in first:
+            repeats += 1
+            assert first[identity] == value, f"{topic.value} {identity} differs on replay: a chain forked"
+        else:
+            first[identity] = value
+    assert repeats > 0, f"nothing on {topic.value} was emitted twice; the replay proved nothing"

@@ -195,3 +195,46 @@ def verify_inclusion(
     """
     computed = root_from_inclusion_proof(leaf, index, tree_size, proof)
     return computed is not None and computed == root
+
+
+class Frontier:
+    """The RFC 6962 root of a growing list of leaves, kept in O(log n) hashes.
+
+    Holds the roots of the perfect subtrees that make up the leaves so far
+    (a "compact range", as in transparency-dev/merkle), largest first. The
+    processor seals a chain every N records without keeping N hashes in its
+    state: a few hundred bytes survive a restart instead.
+
+    root() equals merkle.root() of the same leaves: RFC 6962 splits n leaves
+    at the largest power of two below n, which is exactly folding the perfect
+    subtrees from the right.
+    """
+
+    __slots__ = ("count", "_nodes")
+
+    def __init__(self, count: int = 0, nodes: Sequence[tuple[int, bytes]] = ()) -> None:
+        self.count = count
+        self._nodes: list[tuple[int, bytes]] = list(nodes)  # (height, subtree root), heights decreasing
+        if sum(1 << height for height, _ in self._nodes) != count:
+            raise ValueError(f"frontier of {len(self._nodes)} subtrees does not hold {count} leaves")
+
+    def append(self, data: bytes) -> None:
+        """Add the next leaf input (the leaf hash is applied here)."""
+        node = (0, leaf_hash(data))
+        while self._nodes and self._nodes[-1][0] == node[0]:
+            height, left = self._nodes.pop()
+            node = (height + 1, node_hash(left, node[1]))
+        self._nodes.append(node)
+        self.count += 1
+
+    def root(self) -> bytes:
+        if not self._nodes:
+            return root(())
+        acc = self._nodes[-1][1]
+        for _, left in reversed(self._nodes[:-1]):
+            acc = node_hash(left, acc)
+        return acc
+
+    def nodes(self) -> list[tuple[int, bytes]]:
+        """(height, hash) of each perfect subtree, largest first: the persisted form."""
+        return list(self._nodes)

@@ -146,6 +146,9 @@ class RegistryCodec:
         write_body(datum, parsed, out)
         return out.getvalue()
 
+    def header(self, name: str) -> bytes:
+        return self._encoder(name)[0]
+
     def encode_version(self, name: str, version: int, datum: dict[str, Any]) -> bytes:
         """Encode with an older local version (tests, and replaying old producers)."""
         schema = self._version(name, version)

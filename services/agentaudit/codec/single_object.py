@@ -64,6 +64,9 @@ class SingleObjectCodec:
         write_body(datum, latest.parsed, out)
         return out.getvalue()
 
+    def header(self, name: str) -> bytes:
+        return MARKER + self.schemas.latest(name).fingerprint
+
     def decode(self, name: str, data: bytes) -> dict[str, Any]:
         if len(data) < HEADER_LEN or data[:2] != MARKER:
             raise DecodeError("not_avro", "value does not start with the Avro single-object marker C3 01")

@@ -34,6 +34,7 @@ class DemoPlan:
     rate: float = 0.0
     seed: int = 7
     timeout_s: float = 300.0
+    seal_interval_s: float = 5.0  # short, so every chain is sealed before the demo ends
 
 
 class DemoFailed(AgentAuditError):
@@ -91,10 +92,47 @@ def wait_until_stored(
     raise DemoFailed(f"the pipeline did not catch up within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
 
 
+def ensure_keyring(settings: Settings, echo: Echo) -> None:
+    """The pipeline's signing key, created on first use with a development KEK if none is configured."""
+    from agentaudit.crypto import dev_kek_path, generate_dev_kek
+    from agentaudit.keyring import Keyring, keyring_path
+
+    if keyring_path(settings).exists():
+        return
+    if not (settings.kek or settings.kek_file or dev_kek_path(settings).exists()):
+        echo(f"keys: wrote a development KEK to {generate_dev_kek(settings)} (local use only: production takes "
+             "AGENTAUDIT_KEK_FILE from a secret manager)")
+    echo(f"keys: created the pipeline signing key {Keyring.create(settings).current_key_id}")
+
+
+def wait_until_sealed(
+    offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
+) -> None:
+    """Wait out one sealing period and a tick, so the last records are sealed too, then for the seals to be stored."""
+    from agentaudit.process.app import tick_interval_s
+
+    echo(f"  waiting {settings.seal_interval_s + tick_interval_s(settings):.0f}s for the closing seals of every chain")
+    time.sleep(settings.seal_interval_s + tick_interval_s(settings))
+    seals, group = settings.topic(Topic.SEALS), f"{settings.topic_prefix}agentaudit-sink"
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for service in services:
+            if service.exit_code() is not None:
+                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        try:
+            if offsets.end(seals) - offsets.committed(group, seals) == 0:
+                return
+        except KafkaException:
+            pass
+        time.sleep(0.5)
+    raise DemoFailed(f"the seals were not stored within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
+
+
 def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
     """Run the demo; returns the summary of what landed."""
+    ensure_keyring(settings, echo)
     bootstrap, restore_kafka = local_bootstrap(settings, echo)
-    settings = settings.with_changes(kafka_bootstrap=bootstrap)
+    settings = settings.with_changes(kafka_bootstrap=bootstrap, seal_interval_s=plan.seal_interval_s)
     services = [Service("processor", ["process"], settings), Service("sink", ["sink"], settings)]
     try:
         from agentaudit.admin import ensure_topics
@@ -119,9 +157,10 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
         offsets = Offsets(bootstrap, settings.partitions)
         try:
             wait_until_stored(offsets, settings, services, plan.timeout_s, echo)
+            echo(f"  stored everything {time.monotonic() - t0:.1f}s after the first action")
+            wait_until_sealed(offsets, settings, services, plan.timeout_s, echo)
         finally:
             offsets.close()
-        echo(f"  stored everything {time.monotonic() - t0:.1f}s after the first action")
     finally:
         for service in reversed(services):  # the sink first: it holds the embedded database
             service.stop()
@@ -130,19 +169,28 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
 
 
 def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> dict[str, Any]:
+    from agentaudit.keyring import local_public_keys, verify_signature
     from agentaudit.query.run import summary
     from agentaudit.store.client import connect
+    from agentaudit.verify.run import EPOCH, FAR_FUTURE, verify_agents
+    from agentaudit.verify.store import read
 
     client = connect(settings)
     try:
         result = summary(client, settings, since=since)
+        verified = verify_agents(
+            read(client, settings.clickhouse_database, [], EPOCH, FAR_FUTURE),
+            local_public_keys(settings), verify_signature, int(settings.seal_interval_s * 1e6), None,
+        )
     finally:
         client.close()
+    result["verify"] = verified.as_dict()
     wanted_rejections = {k: v for k, v in expected.items() if k != "recorded"}
     result["expected_recorded"] = expected["recorded"]
     result["expected_rejected_by_reason"] = dict(sorted(wanted_rejections.items()))
     result["complete"] = (
         result["recorded"] == expected["recorded"] and result["rejected_by_reason"] == wanted_rejections
+        and verified.ok
     )
     return result
 
@@ -159,8 +207,15 @@ def report(result: dict[str, Any], home: str) -> str:
         lines.append(f"    {reason:<16} {result['rejected_by_reason'].get(reason, 0):>6} (expected {expected.get(reason, 0)})")
     lines.append("  by action: " + ", ".join(f"{k} {v}" for k, v in result["by_action"].items()))
     lines.append("  by outcome: " + ", ".join(f"{k} {v}" for k, v in result["by_outcome"].items()))
+    v = result["verify"]
     lines.append(
-        "  every action accounted for exactly once: " + ("yes" if result["complete"] else "NO — see the logs")
+        f"  verify: {v['records']} records in {v['agents']} agent chains, {v['seals']} signed seals, "
+        f"{v['unsealed']} records awaiting a seal: "
+        + ("every chain and seal verifies" if v["ok"] else f"{len(v['findings'])} FINDINGS, first: {v['findings'][:1]}")
+    )
+    lines.append(
+        "  every action accounted for exactly once, chained and sealed: "
+        + ("yes" if result["complete"] else "NO — see the logs")
     )
     prefix = "" if home == "var" else f"AGENTAUDIT_HOME={home} "
     lines += [
@@ -170,6 +225,7 @@ def report(result: dict[str, Any], home: str) -> str:
         f"  {prefix}./run query --since -1h --outcome denied",
         f"  {prefix}./run query --since -1h --action data_write --json",
         f"  {prefix}./run query --since -1h --summary",
+        f"  {prefix}./run verify --agent billing-agent-2",
     ]
     return "\n".join(lines)
 

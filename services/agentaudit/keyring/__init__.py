@@ -13,7 +13,7 @@ from agentaudit.keyring.keys import (
     public_keys_document,
     verify_signature,
 )
-from agentaudit.keyring.store import Keyring, keyring_path
+from agentaudit.keyring.store import Keyring, keyring_path, local_public_keys
 
 __all__ = [
     "Keyring",
@@ -22,6 +22,7 @@ __all__ = [
     "ed25519_key_id",
     "keyring_path",
     "load_public_keys",
+    "local_public_keys",
     "public_keys_document",
     "verify_signature",
 ]

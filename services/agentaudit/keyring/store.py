@@ -210,3 +210,11 @@ class Keyring:
 
 def _retired(key: PipelineKey, at_us: int) -> PipelineKey:
     return PipelineKey(key.key_id, key.public_key, key.sealed_private_key, key.created_us, at_us)
+
+
+def local_public_keys(settings: Settings) -> dict[str, bytes]:
+    """key_id -> public key of every key in the local keyring; reads no private key, needs no KEK."""
+    path = keyring_path(settings)
+    if not path.exists():
+        raise KeyringError(f"no pipeline keyring at {path}: pass the auditor's copy with --public-keys FILE")
+    return {key.key_id: key.public_key for key in _decode(path, read_private_file(path, "keyring"))}

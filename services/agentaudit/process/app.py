@@ -20,14 +20,17 @@ import logging
 import os
 import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import faust
 from confluent_kafka import KafkaError, Message, Producer
-from faust.types import EventT
+from faust.types import TP, EventT
 
+from agentaudit.chain.forms import PrefixForm, chain_link_tail
+from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
 from agentaudit.codec import Codec
+from agentaudit.codec.schemas import load_schemas
 from agentaudit.errors import PermanentError
 from agentaudit.metrics import (
     PROCESS_BATCH,
@@ -36,7 +39,13 @@ from agentaudit.metrics import (
     PROCESS_RECORDS,
     PROCESS_REJECTED,
     PROCESS_REJECTION_ALARM,
+    PROCESS_SEALS,
+    PROCESS_SKIPPED,
+    PROCESS_STATE_RESTORE,
+    PROCESS_TICKS,
 )
+from agentaudit.process.chaining import ChainStage, SealPolicy
+from agentaudit.process.state_store import StateStore
 from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
@@ -70,71 +79,157 @@ def to_input(event: EventT[bytes]) -> Input:
     )
 
 
+TICK_KEY = b"\x00agentaudit-tick"
+"""Key of the processor's clock ticks: empty messages it writes to every
+partition of agent.actions so that time, as the broker stamps it, advances in
+the log even when no agent acts -- idle chains are sealed on time, and a replay
+sees the same ticks at the same offsets. A tick carries nothing but its stamp;
+a message that looks like one can at most advance sealing, never hide data."""
+
+
+def is_tick(msg: Input) -> bool:
+    return msg.key == TICK_KEY and not msg.value
+
+
 class BatchHandler:
-    """Evaluates a batch of consumed events and publishes the outcomes.
+    """Evaluates, chains and seals a batch of consumed events and publishes the outcomes.
 
     Blocking contract: __call__ returns only once the broker has acknowledged
-    every output of the batch. Faust's take_events acks a batch's events in a
-    `finally`, even when the handler raises or is cancelled, so this handler
-    must never leave with outputs in doubt: it waits out a slow broker, flushes
-    synchronously when cancelled, and stops the process outright (fail-stop,
-    exit code 75) if the broker refused an output; the restart replays the
-    uncommitted batch, which yields identical outputs.
+    every output of the batch, and after them the chain state they leave
+    behind. Faust's take_events acks a batch's events in a `finally`, even when
+    the handler raises or is cancelled, so this handler must never leave with
+    outputs in doubt: it waits out a slow broker, flushes synchronously when
+    cancelled, and stops the process outright (fail-stop, exit code 75) if the
+    broker refused a write. A restart restores the last durable state, skips
+    inputs it already covers, and redoes the rest, which yields identical
+    records and seals (chaining.py), so a chain never forks.
     """
 
-    def __init__(self, settings: Settings, codec: Codec, producer: Producer) -> None:
+    def __init__(
+        self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner
+    ) -> None:
         self.codec = codec
         self.limits = limits_of(settings)
         self.producer = producer
+        self.store = store
+        self.signer = signer
+        schemas = load_schemas()
+        self.record_form = PrefixForm(schemas, "AuditRecord", ("chain",))
+        self.seal_form = SealForm(schemas)
+        self.policy = SealPolicy(settings.seal_every_records, int(settings.seal_interval_s) * 1_000_000)
         self.records_topic = settings.topic(Topic.RECORDS)
         self.rejected_topic = settings.topic(Topic.REJECTED)
+        self.seals_topic = settings.topic(Topic.SEALS)
         self.alarm_ratio = settings.rejection_alarm_ratio
+        self.stages: dict[int, ChainStage] = {}
         self._failures: list[KafkaError] = []
 
     async def __call__(self, events: Sequence[EventT[bytes]]) -> None:
         PROCESS_BATCH.observe(len(events))
-        PROCESS_IN.inc(len(events))
-        rejected = 0
+        rejected = inputs = 0
         newest_ingest_ms = 0
+        touched: dict[int, int] = {}  # partition -> highest offset of the batch
         for event in events:
             msg = to_input(event)
-            topic, value = self.render(msg)
-            self._produce(topic, msg, value)
-            rejected += topic == self.rejected_topic
+            stage = await self._stage(msg.partition)
+            if msg.offset <= stage.watermark:
+                PROCESS_SKIPPED.inc()
+                continue
+            touched[msg.partition] = max(touched.get(msg.partition, -1), msg.offset)
             newest_ingest_ms = max(newest_ingest_ms, msg.timestamp_ms)
+            source = {"topic": msg.topic, "partition": msg.partition, "offset": msg.offset}
+            self._publish_seals(stage.advance(msg.timestamp_ms * 1000, source), msg.partition)
+            if is_tick(msg):
+                PROCESS_TICKS.inc()
+                continue
+            inputs += 1
+            topic, value, seals = self.render(msg, stage)
+            if topic is None:
+                PROCESS_SKIPPED.inc()
+                continue
+            self._produce(topic, msg.partition, msg.key, value)
+            self._publish_seals(seals, msg.partition)
+            rejected += topic == self.rejected_topic
         await self._flush()
-        PROCESS_RECORDS.inc(len(events) - rejected)
-        PROCESS_INGEST_LAG.observe(max(0.0, time.time() - newest_ingest_ms / 1000))
-        self._check_alarm(len(events), rejected)
+        for partition, offset in touched.items():
+            stage = self.stages[partition]
+            self.store.save(partition, (stage.states[a] for a in stage.dirty), offset, self._delivered)
+            stage.dirty.clear()
+            stage.watermark = offset
+        await self._flush()
+        PROCESS_IN.inc(inputs)
+        PROCESS_RECORDS.inc(inputs - rejected)
+        if newest_ingest_ms:
+            PROCESS_INGEST_LAG.observe(max(0.0, time.time() - newest_ingest_ms / 1000))
+        self._check_alarm(inputs, rejected)
 
-    def render(self, msg: Input) -> tuple[str, bytes]:
-        """The output topic and encoded value for one input.
+    def render(self, msg: Input, stage: ChainStage) -> tuple[str | None, bytes, list[SealedBytes]]:
+        """The output topic and encoded value for one input, and any seal it completed.
 
+        The topic is None for an input that a restart found already applied.
         An unexpected error on one input becomes that input's rejection: a bug
         that trips on one odd input must not stop the stream or lose the input,
         and a bug that trips on every input shows up as the rejection alarm.
+        Nothing after stage.link() may raise: a linked record must be written.
         """
         try:
             outcome = evaluate(msg, self.codec, self.limits)
             if outcome.record is not None:
-                return self.records_topic, self.codec.encode("AuditRecord", outcome.record)
+                action = outcome.record["action"]
+                if stage.applied(action["agent_id"], msg.offset):
+                    return None, b"", []
+                body = self.record_form.encode(outcome.record)
+                header = self.codec.header("AuditRecord")
+                link, seals = stage.link(
+                    action["agent_id"], action["tenant_id"], body, outcome.record["ingest_time"],
+                    outcome.record["source"],
+                )
+                value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
+                return self.records_topic, value, seals
         except Exception as exc:
             log.exception("processing error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             where = traceback.extract_tb(exc.__traceback__)[-1]
             error = PermanentError("processing_error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})")
             outcome = reject(msg, error, None)
         rejection: dict[str, Any] = outcome.rejection  # type: ignore[assignment]
+        agent_id = rejection["agent_id"]
+        if agent_id is not None:
+            if stage.applied(agent_id, msg.offset):
+                return None, b"", []
+            stage.touch(agent_id, msg.offset)
         PROCESS_REJECTED.labels(reason=rejection["reason_code"]).inc()
         log.warning(
             "rejected %s[%d]@%d: %s: %s",
             msg.topic, msg.partition, msg.offset, rejection["reason_code"], rejection["reason"],
         )
-        return self.rejected_topic, self.codec.encode("Rejection", rejection)
+        return self.rejected_topic, self.codec.encode("Rejection", rejection), []
 
-    def _produce(self, topic: str, msg: Input, value: bytes) -> None:
+    def forget(self, partitions: Iterable[int]) -> None:
+        """Drop the state of partitions this worker no longer owns; reloaded if they come back."""
+        for partition in partitions:
+            self.stages.pop(partition, None)
+
+    async def _stage(self, partition: int) -> ChainStage:
+        stage = self.stages.get(partition)
+        if stage is None:
+            loop = asyncio.get_running_loop()
+            started = time.monotonic()
+            states, watermark = await loop.run_in_executor(None, self.store.load, partition)
+            PROCESS_STATE_RESTORE.observe(time.monotonic() - started)
+            stage = ChainStage(partition, states, watermark, self.policy, self.seal_form, self.signer)
+            self.stages[partition] = stage
+        return stage
+
+    def _publish_seals(self, seals: list[SealedBytes], partition: int) -> None:
+        for seal in seals:
+            value = self.codec.header("Seal") + seal.body
+            self._produce(self.seals_topic, partition, seal.datum["agent_id"].encode(), value)
+            PROCESS_SEALS.labels(reason=seal.datum["reason"]).inc()
+
+    def _produce(self, topic: str, partition: int, key: bytes | None, value: bytes) -> None:
         while True:
             try:
-                self.producer.produce(topic, value, msg.key, partition=msg.partition, on_delivery=self._delivered)
+                self.producer.produce(topic, value, key, partition=partition, on_delivery=self._delivered)
                 return
             except BufferError:  # local queue full: serve delivery reports to make room
                 self.producer.poll(0.1)
@@ -188,7 +283,12 @@ def output_producer(settings: Settings, bootstrap: str) -> Producer:
     )
 
 
-def make_app(settings: Settings, bootstrap: str, codec: Codec) -> faust.App:
+def tick_interval_s(settings: Settings) -> float:
+    """How often ticks go out: a few per sealing period, so idle seals are at most a tick late."""
+    return max(1.0, min(settings.seal_interval_s / 4, 15.0))
+
+
+def make_app(settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner) -> faust.App:
     """Build the processor app; topics must already exist (agentaudit topics ensure)."""
     datadir = settings.home / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -210,7 +310,23 @@ def make_app(settings: Settings, bootstrap: str, codec: Codec) -> faust.App:
         stream_buffer_maxsize=max(4096, settings.process_batch * 2),
     )
     actions = app.topic(settings.topic(Topic.ACTIONS), key_type=bytes, value_type=bytes)
-    handle = BatchHandler(settings, codec, output_producer(settings, bootstrap))
+    producer = output_producer(settings, bootstrap)
+    handle = BatchHandler(settings, codec, producer, StateStore(settings, bootstrap, producer), signer)
+    actions_topic = settings.topic(Topic.ACTIONS)
+
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's receiver type is narrower than its calls
+    async def on_revoked(_app: Any, revoked: set[TP], **_: Any) -> None:
+        handle.forget(tp.partition for tp in revoked if tp.topic == actions_topic)
+
+    def tick_failed(error: KafkaError | None, _msg: Message) -> None:
+        if error is not None:  # a lost tick only delays idle seals until the next one
+            log.warning("clock tick not delivered: %s", error)
+
+    @app.timer(tick_interval_s(settings))  # type: ignore[untyped-decorator]
+    async def tick() -> None:
+        for partition in range(settings.partitions):
+            producer.produce(actions_topic, b"", TICK_KEY, partition=partition, on_delivery=tick_failed)
+        producer.poll(0)
 
     @app.agent(actions, name="process-actions")
     async def process(stream: faust.StreamT[bytes]) -> None:

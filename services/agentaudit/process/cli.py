@@ -17,22 +17,32 @@ def process_command(settings: Settings, loglevel: str) -> None:
     """Validate actions from agent.actions and write audit records.
 
     Each action becomes an AuditRecord on audit.records, stamped with the
-    broker's ingest time, or a Rejection on audit.rejected with its reason and
-    original bytes. Topics are created if missing. Stops cleanly on SIGTERM or
-    Ctrl-C; run several to share the partitions of one consumer group.
+    broker's ingest time and linked into its agent's hash chain, or a
+    Rejection on audit.rejected with its reason and original bytes. Every
+    AGENTAUDIT_SEAL_EVERY_RECORDS records and every AGENTAUDIT_SEAL_INTERVAL_S
+    seconds, also when idle, each chain is sealed (audit.seals), signed with
+    the pipeline key (`agentaudit keys init` creates it). Topics are created if
+    missing. Stops cleanly on SIGTERM or Ctrl-C; run several to share the
+    partitions of one consumer group.
     """
     from faust import Worker
 
     from agentaudit.admin import ensure_topics
     from agentaudit.codec import make_codec
     from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.keyring import Keyring
     from agentaudit.process.app import make_app
 
+    keyring = Keyring.load(settings)  # before anything starts: no key, no seals, no processor
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    app = make_app(settings, bootstrap, make_codec(settings))
-    click.echo(f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, metrics on port {port}", err=True)
+    app = make_app(settings, bootstrap, make_codec(settings), keyring)
+    click.echo(
+        f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, sealing with key {keyring.current_key_id}, "
+        f"metrics on port {port}",
+        err=True,
+    )
     worker = Worker(app, loglevel=loglevel, quiet=True, override_logging=False)
     logging.getLogger("faust").setLevel(loglevel.upper())
     worker.execute_from_commandline()

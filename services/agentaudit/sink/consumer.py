@@ -20,13 +20,16 @@ from agentaudit.metrics import SINK_DECODE_ALARM, SINK_DECODE_FAILURES, SINK_DUP
 from agentaudit.settings import Settings
 from agentaudit.sink.batch import Batch, Entry, HighWater, month_runs, ranges_of
 from agentaudit.sink.rows import (
+    DEDUP_KEY_SQL,
     INGEST_TIME,
     RECORDS_TABLE,
     REJECTIONS_TABLE,
+    SEALS_TABLE,
     SOURCE,
     Row,
     record_row,
     rejection_row,
+    seal_row,
     undecodable_row,
 )
 from agentaudit.sink.writer import BatchWriter, dedup_token, describe_ranges
@@ -84,7 +87,7 @@ def make_consumer(settings: Settings, bootstrap: str) -> Consumer:
 
 
 class Sink:
-    """Stores audit.records and audit.rejected in ClickHouse, each message exactly once.
+    """Stores audit.records, audit.rejected and audit.seals in ClickHouse, each message exactly once.
 
     Commit contract: offsets are committed only after ClickHouse accepted every
     row of the batch; a crash at any point replays from the last commit. That
@@ -141,6 +144,7 @@ class Sink:
         self.clock = clock
         self.records_topic = settings.topic(Topic.RECORDS)
         self.rejected_topic = settings.topic(Topic.REJECTED)
+        self.seals_topic = settings.topic(Topic.SEALS)
         self.high_water = HighWater()
         self.batch = Batch()
         self._marks_stale = True
@@ -155,7 +159,7 @@ class Sink:
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
         self.consumer.subscribe(
-            [self.records_topic, self.rejected_topic],
+            [self.records_topic, self.rejected_topic, self.seals_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -225,13 +229,15 @@ class Sink:
                 return RECORDS_TABLE, record_row(self.codec.decode("AuditRecord", value), value)
             if topic == self.rejected_topic:
                 return REJECTIONS_TABLE, rejection_row(self.codec.decode("Rejection", value), value)
+            if topic == self.seals_topic:
+                return SEALS_TABLE, seal_row(self.codec.decode("Seal", value), value)
             reason = f"message from unexpected topic {topic}"
         except PermanentError as exc:
             reason = f"{exc.code}: {exc.reason}"
         except (KeyError, TypeError, ValueError) as exc:
             # Decoded, but not into the shape a row needs: still keep the bytes.
             reason = f"row: {type(exc).__name__}: {exc}"
-        logical = Topic.RECORDS.value if topic == self.records_topic else Topic.REJECTED.value
+        logical = {self.records_topic: Topic.RECORDS, self.seals_topic: Topic.SEALS}.get(topic, Topic.REJECTED).value
         SINK_DECODE_FAILURES.labels(topic=logical).inc()
         self._decode_failures += 1
         log.warning("sink_decode %s[%d]@%d: %s", topic, partition, offset, reason)
@@ -251,7 +257,7 @@ class Sink:
         """
         newest = self._newest_ingest_us()
         try:
-            for table in (RECORDS_TABLE, REJECTIONS_TABLE):
+            for table in (RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE):
                 self._insert_table(table)
         except TransientError:
             self._back_off()
@@ -375,11 +381,10 @@ class Sink:
         delay = 0.2
         while True:
             try:
-                for table in (RECORDS_TABLE, REJECTIONS_TABLE):
+                for table, (key, partition, offset) in DEDUP_KEY_SQL.items():
                     with translate_errors(f"reading the high-water marks of {table}"):
                         result = self.client.query(
-                            f"SELECT source_topic, source_partition, max(source_offset) FROM {db}.{table} "
-                            "GROUP BY source_topic, source_partition"
+                            f"SELECT {key}, {partition}, max({offset}) FROM {db}.{table} GROUP BY {key}, {partition}"
                         )
                     self.high_water.load(table, ((str(t), int(p), int(o)) for t, p, o in result.result_rows))
                 self._marks_stale = False

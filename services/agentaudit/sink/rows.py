@@ -13,10 +13,16 @@ so no time-zone conversion can slip in).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+
+from agentaudit.chain.forms import avro_bytes
+from agentaudit.chain.seal import SEAL_DOMAIN
+from agentaudit.codec.base import body_offset
 
 RECORDS_TABLE = "audit_records"
 REJECTIONS_TABLE = "audit_rejections"
+SEALS_TABLE = "audit_seals"
 SINK_DECODE = "sink_decode"
 
 Row = tuple[Any, ...]
@@ -40,15 +46,31 @@ REJECTION_COLUMNS: tuple[str, ...] = (
     "ingest_time", "key", "original", "agent_id", "tenant_id", "event_id", "record",
 )  # fmt: skip
 
-COLUMNS: dict[str, tuple[str, ...]] = {RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS}
+SEAL_COLUMNS: tuple[str, ...] = (
+    "agent_id", "tenant_id", "seq", "reason", "first_position", "last_position",
+    "head_hash", "merkle_root", "from_time", "until_time", "prev_seal_hash", "seal_hash",
+    "source_topic", "source_partition", "source_offset", "key_id", "signature", "seal",
+)  # fmt: skip
 
-# Positions the sink reads back from a row: ingest time (month of the insert
-# segment, lag metric) and the source coordinates (replay de-duplication).
-INGEST_TIME = {t: cols.index("ingest_time") for t, cols in COLUMNS.items()}
-SOURCE = {
-    t: (cols.index("source_topic"), cols.index("source_partition"), cols.index("source_offset"))
-    for t, cols in COLUMNS.items()
+COLUMNS: dict[str, tuple[str, ...]] = {
+    RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS, SEALS_TABLE: SEAL_COLUMNS,
 }
+
+# Positions the sink reads back from a row: the time that picks the month
+# (insert segment, lag metric) and the replay de-duplication key. Records and
+# rejections are de-duplicated by their source coordinates; seals by (agent,
+# its partition, seq), because one input (a clock tick) can seal many agents.
+INGEST_TIME = {
+    RECORDS_TABLE: RECORD_COLUMNS.index("ingest_time"),
+    REJECTIONS_TABLE: REJECTION_COLUMNS.index("ingest_time"),
+    SEALS_TABLE: SEAL_COLUMNS.index("until_time"),
+}
+DEDUP_KEY_SQL = {
+    RECORDS_TABLE: ("source_topic", "source_partition", "source_offset"),
+    REJECTIONS_TABLE: ("source_topic", "source_partition", "source_offset"),
+    SEALS_TABLE: ("agent_id", "source_partition", "seq"),
+}
+SOURCE = {t: tuple(COLUMNS[t].index(c) for c in cols) for t, cols in DEDUP_KEY_SQL.items()}
 
 
 _EMPTY: dict[str, Any] = {}
@@ -121,6 +143,21 @@ def record_row(record: dict[str, Any], raw: bytes) -> Row:
         [(h["rule_id"], h["severity"], h["reason"]) for h in record["rule_hits"]] if record["rule_hits"] else [],
         raw,
     )
+
+
+def seal_row(seal: dict[str, Any], raw: bytes) -> Row:
+    """audit_seals row for a decoded Seal; raw is its Avro bytes as consumed."""
+    source = seal["source"]
+    tail = avro_bytes(seal["key_id"].encode("utf-8")) + avro_bytes(seal["signature"])
+    content = raw[body_offset(raw): len(raw) - len(tail)]
+    return (
+        seal["agent_id"], seal["tenant_id"], seal["seq"], seal["reason"],
+        seal["first_position"], seal["last_position"], seal["head_hash"], seal["merkle_root"],
+        seal["from_time"], seal["until_time"], seal["prev_seal_hash"],
+        hashlib.sha256(SEAL_DOMAIN + content).digest(),
+        source["topic"], source["partition"], source["offset"],
+        seal["key_id"], seal["signature"], raw,
+    )  # fmt: skip
 
 
 def rejection_row(rejection: dict[str, Any], raw: bytes) -> Row:

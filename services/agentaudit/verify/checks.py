@@ -1,0 +1,195 @@
+"""Verifies one agent's stored chain and seals. Pure: rows in, findings out.
+
+Each kind of tampering shows as a finding that names the first bad record
+(by chain position and event id) or the bad seal (by seq):
+
+  record_modified    the stored bytes no longer hash to the stored chain hash
+  record_missing     positions are missing (deleted rows)
+  record_duplicated  a position is stored twice (an inserted copy or forgery)
+  link_broken        a record does not link to its predecessor (a record was
+                     inserted, deleted or moved and the rest renumbered)
+  wrong_genesis      the first record does not start this agent's chain
+  link_mismatch      the chain link inside the stored bytes differs from the
+                     position/hash columns queries read
+  seal_bad_signature, seal_unknown_key, seal_broken_link, seal_out_of_sequence,
+  seal_gap (positions or time not contiguous), seal_root_mismatch,
+  seal_head_mismatch   a seal that was forged, replaced, removed, or that no
+                     longer matches the records it signed
+  unsealed           records older than two sealing periods have no seal
+  seals_missing_at_end  the agent's last seal ends well before the others'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from agentaudit.chain.forms import zigzag_varint
+from agentaudit.chain.links import genesis
+from agentaudit.chain.merkle import root
+from agentaudit.chain.seal import SealForm, SignatureCheck, seal_genesis
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    agent_id: str
+    detail: str
+    position: int | None = None
+    event_id: str | None = None
+    seal_seq: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class ChainRows:
+    """One agent's stored records in position order, column by column."""
+
+    positions: list[int]
+    prev_hashes: list[bytes]
+    hashes: list[bytes]
+    content_ok: list[bool]  # SHA-256(prev_hash || canonical bytes) == hash
+    link_bytes: list[bytes]  # the stored chain-link prefix: 02 || varint(position)
+    tail_ok: list[bool]  # the stored link's hashes equal the hash columns
+    event_ids: list[str]
+    ingest_us: list[int]
+
+
+@dataclass
+class Anchor:
+    """Where a partial verification starts: a verified seal before the range."""
+
+    position: int  # last position it covered
+    head_hash: bytes
+    seal_hash: bytes
+    seq: int
+    until_us: int
+
+
+@dataclass
+class AgentResult:
+    agent_id: str
+    records: int = 0
+    seals: int = 0
+    sealed_through: int = 0
+    unsealed: int = 0  # records past the last seal (recent ones are normal: their seal is yet to come)
+    findings: list[Finding] = field(default_factory=list)
+
+
+def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None) -> list[Finding]:
+    """The first break in the agent's chain, if any (later ones may be its echo)."""
+    expected_prev = anchor.head_hash if anchor else genesis(agent_id)
+    expected_pos = anchor.position + 1 if anchor else 1
+
+    def at(kind: str, detail: str) -> list[Finding]:
+        return [Finding(kind, agent_id, detail, position, rows.event_ids[i])]
+
+    for i, position in enumerate(rows.positions):
+        if position != expected_pos:
+            if position > expected_pos:
+                missing = f"{expected_pos}" if position == expected_pos + 1 else f"{expected_pos}..{position - 1}"
+                return at("record_missing", f"positions {missing} are missing before this record")
+            return at("record_duplicated", f"position {position} is stored more than once")
+        if rows.link_bytes[i] != b"\x02" + zigzag_varint(position) or not rows.tail_ok[i]:
+            return at("link_mismatch", "the chain link in the stored bytes differs from the columns")
+        if not rows.content_ok[i]:
+            return at("record_modified", "stored bytes do not hash to the stored chain hash")
+        if rows.prev_hashes[i] != expected_prev:
+            if position == 1:
+                return at("wrong_genesis", "the first record does not start this agent's chain")
+            return at("link_broken", "does not link to the record before it (inserted, deleted or moved)")
+        expected_prev = rows.hashes[i]
+        expected_pos = position + 1
+    return []
+
+
+def check_seals(
+    agent_id: str,
+    seals: list[dict[str, Any]],
+    rows: ChainRows,
+    anchor: Anchor | None,
+    form: SealForm,
+    public_keys: Mapping[str, bytes],
+    check_signature: SignatureCheck,
+) -> list[Finding]:
+    """Every problem with the agent's seals, in seq order."""
+    findings: list[Finding] = []
+    by_position = dict(zip(rows.positions, rows.hashes, strict=True))
+    prev_hash = anchor.seal_hash if anchor else seal_genesis(agent_id)
+    next_seq = anchor.seq + 1 if anchor else 1
+    next_position = anchor.position + 1 if anchor else 1
+    head = anchor.head_hash if anchor else genesis(agent_id)
+    prev_until = anchor.until_us if anchor else None
+    for seal in seals:
+        seq = seal["seq"]
+
+        def bad(kind: str, detail: str) -> None:
+            findings.append(Finding(kind, agent_id, detail, seal_seq=seq))  # noqa: B023 -- used at once
+
+        if seal["key_id"] not in public_keys:
+            bad("seal_unknown_key", f"signed with key {seal['key_id']!r}, which is not a pipeline key")
+        elif not form.signature_valid(seal, public_keys, check_signature):
+            bad("seal_bad_signature", f"signature does not verify with pipeline key {seal['key_id']}")
+        if seq != next_seq:
+            bad("seal_out_of_sequence", f"expected seal {next_seq}, found {seq} (seals missing or repeated)")
+        if seal["prev_seal_hash"] != prev_hash:
+            bad("seal_broken_link", "does not link to the previous seal (a seal was replaced, removed or inserted)")
+        if seal["first_position"] != next_position:
+            bad("seal_gap", f"covers positions from {seal['first_position']}, expected {next_position}")
+        if prev_until is not None and seal["from_time"] != prev_until:
+            bad("seal_gap", f"covers time from {seal['from_time']}, the previous seal ended at {prev_until}")
+        covered = range(seal["first_position"], seal["last_position"] + 1)
+        leaves = [by_position.get(p) for p in covered]
+        if any(leaf is None for leaf in leaves):
+            missing = sum(leaf is None for leaf in leaves)
+            bad("seal_root_mismatch", f"{missing} of the {len(covered)} records it signed are not stored")
+        else:
+            if root(leaves) != seal["merkle_root"]:  # type: ignore[arg-type]
+                bad("seal_root_mismatch", "the stored records it covers do not give its Merkle root")
+            expected_head = leaves[-1] if leaves else head
+            if seal["head_hash"] != expected_head:
+                bad("seal_head_mismatch", "its head hash is not the hash of the last record it covers")
+        head = seal["head_hash"]
+        prev_hash = form.seal_hash(seal)
+        next_seq = seq + 1
+        next_position = seal["last_position"] + 1
+        prev_until = seal["until_time"]
+    return findings
+
+
+def check_tail(
+    agent_id: str, rows: ChainRows, sealed_through: int, last_until: int | None, horizon_us: int, interval_us: int
+) -> list[Finding]:
+    """Records and time past the last seal: fine if recent, a finding if stale.
+
+    horizon_us is the time the verification speaks for: the newest seal of any
+    agent, or an explicit --until. Records or seals missing from the end of
+    one chain show against it; a cut across every chain at once shows only
+    against a horizon the auditor supplies (--until now).
+    """
+    findings: list[Finding] = []
+    stale_before = horizon_us - 2 * interval_us
+    for i, position in enumerate(rows.positions):
+        if position > sealed_through:
+            if rows.ingest_us[i] < stale_before:
+                findings.append(
+                    Finding(
+                        "unsealed", agent_id,
+                        "stored record has no seal although its sealing period is long over "
+                        "(inserted after the fact, or its seals were removed)",
+                        position=position, event_id=rows.event_ids[i],
+                    )
+                )
+            break
+    if last_until is not None and last_until < stale_before:
+        findings.append(
+            Finding(
+                "seals_missing_at_end", agent_id,
+                f"last seal ends {(horizon_us - last_until) / 1e6:.0f}s before the verified horizon; "
+                "every chain is sealed each period, so later seals (and maybe records) were removed",
+            )
+        )
+    return findings
