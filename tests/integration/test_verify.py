@@ -14,8 +14,7 @@ import pytest
 from clickhouse_connect.driver.client import Client
 
 from agentaudit.store import quote_identifier
-from agentaudit.verify.run import EPOCH, FAR_FUTURE, Report, verify_agents
-from agentaudit.verify.store import read
+from agentaudit.verify.run import EPOCH, Report, verify_store
 from tests.chain_fixture import Stored, store_chains
 from tests.chain_support import check_signature
 
@@ -23,10 +22,9 @@ pytestmark = pytest.mark.integration
 
 
 def run_verify(client: Client, stored: Stored, agents: list[str] | None = None,
-               since: datetime = EPOCH, until: datetime = FAR_FUTURE, until_us: int | None = None) -> Report:
-    data = read(client, stored.settings.clickhouse_database, agents or [], since, until)
-    return verify_agents(data, stored.signer.public_keys(), check_signature,
-                         int(stored.settings.seal_interval_s * 1e6), until_us)
+               since: datetime = EPOCH, until: datetime | None = None) -> Report:
+    return verify_store(client, stored.settings.clickhouse_database, agents or [], since, until,
+                        stored.signer.public_keys(), check_signature, int(stored.settings.seal_interval_s * 1e6))
 
 
 @pytest.fixture
@@ -61,6 +59,8 @@ def test_a_modified_record_is_named(clickhouse: Client, stored: Stored) -> None:
         "WHERE agent_id = 'agent-1' AND chain_position = 5")
     report = run_verify(clickhouse, stored)
     assert ("record_modified", "agent-1", 5, None) in kinds(report)
+    named = [f for f in report.findings if f.kind == "record_modified"][0]
+    assert named.event_id and named.event_id.count("-") == 4, "a finding names the event it is about"
     assert not report.ok
 
 

@@ -172,16 +172,13 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
     from agentaudit.keyring import local_public_keys, verify_signature
     from agentaudit.query.run import summary
     from agentaudit.store.client import connect
-    from agentaudit.verify.run import EPOCH, FAR_FUTURE, verify_agents
-    from agentaudit.verify.store import read
+    from agentaudit.verify.run import EPOCH, verify_store
 
     client = connect(settings)
     try:
         result = summary(client, settings, since=since)
-        verified = verify_agents(
-            read(client, settings.clickhouse_database, [], EPOCH, FAR_FUTURE),
-            local_public_keys(settings), verify_signature, int(settings.seal_interval_s * 1e6), None,
-        )
+        verified = verify_store(client, settings.clickhouse_database, [], EPOCH, None, local_public_keys(settings),
+                                verify_signature, int(settings.seal_interval_s * 1e6))
     finally:
         client.close()
     result["verify"] = verified.as_dict()

@@ -21,13 +21,15 @@ Each kind of tampering shows as a finding that names the first bad record
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agentaudit.chain.forms import zigzag_varint
 from agentaudit.chain.links import genesis
 from agentaudit.chain.merkle import root
+
+EMPTY_ROOT = root(())
 from agentaudit.chain.seal import SealForm, SignatureCheck, seal_genesis
 
 
@@ -48,14 +50,13 @@ class Finding:
 class ChainRows:
     """One agent's stored records in position order, column by column."""
 
-    positions: list[int]
-    prev_hashes: list[bytes]
-    hashes: list[bytes]
-    content_ok: list[bool]  # SHA-256(prev_hash || canonical bytes) == hash
-    link_bytes: list[bytes]  # the stored chain-link prefix: 02 || varint(position)
-    tail_ok: list[bool]  # the stored link's hashes equal the hash columns
-    event_ids: list[str]
-    ingest_us: list[int]
+    positions: Sequence[int]
+    prev_hashes: Sequence[bytes]
+    hashes: Sequence[bytes]
+    content_ok: Sequence[bool]  # SHA-256(prev_hash || canonical bytes) == hash
+    link_ok: Sequence[bool]  # the chain link ending the stored bytes == (position, prev_hash, hash) columns
+    event_ids: Sequence[str] | None  # None: the store names events afterwards, for findings only
+    ingest_us: Sequence[int]
 
 
 @dataclass
@@ -79,13 +80,17 @@ class AgentResult:
     findings: list[Finding] = field(default_factory=list)
 
 
-def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None) -> list[Finding]:
-    """The first break in the agent's chain, if any (later ones may be its echo)."""
+def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None, *, only_first: bool = False) -> list[Finding]:
+    """The first break in the agent's chain, if any (later ones may be its echo).
+
+    only_first: the caller already checked every later record in bulk (the
+    ClickHouse path does it vectorised), so only the link to the anchor is left.
+    """
     expected_prev = anchor.head_hash if anchor else genesis(agent_id)
     expected_pos = anchor.position + 1 if anchor else 1
 
     def at(kind: str, detail: str) -> list[Finding]:
-        return [Finding(kind, agent_id, detail, position, rows.event_ids[i])]
+        return [Finding(kind, agent_id, detail, position, rows.event_ids[i] if rows.event_ids else None)]
 
     for i, position in enumerate(rows.positions):
         if position != expected_pos:
@@ -93,7 +98,7 @@ def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None) -> list[F
                 missing = f"{expected_pos}" if position == expected_pos + 1 else f"{expected_pos}..{position - 1}"
                 return at("record_missing", f"positions {missing} are missing before this record")
             return at("record_duplicated", f"position {position} is stored more than once")
-        if rows.link_bytes[i] != b"\x02" + zigzag_varint(position) or not rows.tail_ok[i]:
+        if not rows.link_ok[i]:
             return at("link_mismatch", "the chain link in the stored bytes differs from the columns")
         if not rows.content_ok[i]:
             return at("record_modified", "stored bytes do not hash to the stored chain hash")
@@ -101,6 +106,8 @@ def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None) -> list[F
             if position == 1:
                 return at("wrong_genesis", "the first record does not start this agent's chain")
             return at("link_broken", "does not link to the record before it (inserted, deleted or moved)")
+        if only_first:
+            break
         expected_prev = rows.hashes[i]
         expected_pos = position + 1
     return []
@@ -114,10 +121,16 @@ def check_seals(
     form: SealForm,
     public_keys: Mapping[str, bytes],
     check_signature: SignatureCheck,
+    roots: Mapping[int, tuple[int, bytes, bytes]] | None = None,
 ) -> list[Finding]:
-    """Every problem with the agent's seals, in seq order."""
+    """Every problem with the agent's seals, in seq order.
+
+    roots: seal seq -> (records found, Merkle root over their chain hashes,
+    the last one's hash), when the store computed them (ClickHouse does it in
+    place); otherwise they are computed here from rows.
+    """
     findings: list[Finding] = []
-    by_position = dict(zip(rows.positions, rows.hashes, strict=True))
+    by_position = {} if roots is not None else dict(zip(rows.positions, rows.hashes, strict=True))
     prev_hash = anchor.seal_hash if anchor else seal_genesis(agent_id)
     next_seq = anchor.seq + 1 if anchor else 1
     next_position = anchor.position + 1 if anchor else 1
@@ -141,23 +154,33 @@ def check_seals(
             bad("seal_gap", f"covers positions from {seal['first_position']}, expected {next_position}")
         if prev_until is not None and seal["from_time"] != prev_until:
             bad("seal_gap", f"covers time from {seal['from_time']}, the previous seal ended at {prev_until}")
-        covered = range(seal["first_position"], seal["last_position"] + 1)
-        leaves = [by_position.get(p) for p in covered]
-        if any(leaf is None for leaf in leaves):
-            missing = sum(leaf is None for leaf in leaves)
-            bad("seal_root_mismatch", f"{missing} of the {len(covered)} records it signed are not stored")
+        covered = seal["last_position"] - seal["first_position"] + 1
+        if roots is not None:
+            found, computed, last_hash = roots.get(seq, (0, EMPTY_ROOT, head))
         else:
-            if root(leaves) != seal["merkle_root"]:  # type: ignore[arg-type]
-                bad("seal_root_mismatch", "the stored records it covers do not give its Merkle root")
-            expected_head = leaves[-1] if leaves else head
-            if seal["head_hash"] != expected_head:
-                bad("seal_head_mismatch", "its head hash is not the hash of the last record it covers")
+            leaves = [h for p in range(seal["first_position"], seal["last_position"] + 1)
+                      if (h := by_position.get(p)) is not None]
+            found, computed = len(leaves), root(leaves)
+            last_hash = leaves[-1] if leaves else head
+        if found < covered:
+            bad("seal_root_mismatch", f"{covered - found} of the {covered} records it signed are not stored")
+        elif computed != seal["merkle_root"]:
+            bad("seal_root_mismatch", "the stored records it covers do not give its Merkle root")
+        if not covered:
+            last_hash = head
+        if found >= covered and seal["head_hash"] != last_hash:
+            bad("seal_head_mismatch", "its head hash is not the hash of the last record it covers")
         head = seal["head_hash"]
         prev_hash = form.seal_hash(seal)
         next_seq = seq + 1
         next_position = seal["last_position"] + 1
         prev_until = seal["until_time"]
     return findings
+
+
+def first_unsealed(rows: ChainRows, sealed_through: int) -> int:
+    """Index of the first record past sealed_through (positions are sorted)."""
+    return bisect.bisect_right(rows.positions, sealed_through)
 
 
 def check_tail(
@@ -172,18 +195,16 @@ def check_tail(
     """
     findings: list[Finding] = []
     stale_before = horizon_us - 2 * interval_us
-    for i, position in enumerate(rows.positions):
-        if position > sealed_through:
-            if rows.ingest_us[i] < stale_before:
-                findings.append(
-                    Finding(
-                        "unsealed", agent_id,
-                        "stored record has no seal although its sealing period is long over "
-                        "(inserted after the fact, or its seals were removed)",
-                        position=position, event_id=rows.event_ids[i],
-                    )
-                )
-            break
+    i = first_unsealed(rows, sealed_through)
+    if i < len(rows.positions) and rows.ingest_us[i] < stale_before:
+        findings.append(
+            Finding(
+                "unsealed", agent_id,
+                "stored record has no seal although its sealing period is long over "
+                "(inserted after the fact, or its seals were removed)",
+                position=rows.positions[i], event_id=rows.event_ids[i] if rows.event_ids else None,
+            )
+        )
     if last_until is not None and last_until < stale_before:
         findings.append(
             Finding(

@@ -34,22 +34,20 @@ def verify_command(
     end. Exits 0 only when everything verifies, 1 when something does not.
     """
     from agentaudit.keyring import load_public_keys, local_public_keys, verify_signature
-    from agentaudit.query.timeparse import parse_time, to_micros
+    from agentaudit.query.timeparse import parse_time
     from agentaudit.store import connect
-    from agentaudit.verify.run import EPOCH, FAR_FUTURE, verify_agents
-    from agentaudit.verify.store import read
+    from agentaudit.verify.run import EPOCH, verify_store
 
     keys = load_public_keys(public_keys_file) if public_keys_file else local_public_keys(settings)
     now = datetime.now(UTC)
     since_at = parse_time(since, now) if since else EPOCH
-    until_at = parse_time(until, now) if until else FAR_FUTURE
-    client = connect(settings)
+    until_at = parse_time(until, now) if until else None
+    client, side = connect(settings), connect(settings)
     try:
-        data = read(client, settings.clickhouse_database, list(agents), since_at, until_at)
-        report = verify_agents(
-            data, keys, verify_signature, int(settings.seal_interval_s * 1e6), to_micros(until_at) if until else None
-        )
+        report = verify_store(client, settings.clickhouse_database, list(agents), since_at, until_at, keys,
+                              verify_signature, int(settings.seal_interval_s * 1e6), side)
     finally:
+        side.close()
         client.close()
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2))

@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from clickhouse_connect.driver.client import Client
+
 from agentaudit.chain.seal import SealForm, SignatureCheck
 from agentaudit.codec import load_schemas
-from agentaudit.verify.checks import AgentResult, Finding, check_chain, check_seals, check_tail
-from agentaudit.verify.store import AgentData, anchor_of
+from agentaudit.verify.checks import AgentResult, Finding, check_chain, check_seals, check_tail, first_unsealed
+from agentaudit.query.timeparse import to_micros
+from agentaudit.verify.store import AgentData, anchor_of, name_events, read
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
@@ -76,13 +79,13 @@ def verify_agents(
                             seal_seq=agent.anchor_seal["seq"])
                 )
             anchor = anchor_of(agent.anchor_seal, form.seal_hash(agent.anchor_seal))
-        result.findings += check_chain(agent.agent_id, agent.rows, anchor)
+        result.findings += check_chain(agent.agent_id, agent.rows, anchor, only_first=agent.clean)
         result.findings += check_seals(
-            agent.agent_id, agent.seals, agent.rows, anchor, form, public_keys, check_signature
+            agent.agent_id, agent.seals, agent.rows, anchor, form, public_keys, check_signature, agent.roots
         )
         last = agent.seals[-1] if agent.seals else agent.anchor_seal
         result.sealed_through = last["last_position"] if last else 0
-        result.unsealed = sum(1 for position in agent.rows.positions if position > result.sealed_through)
+        result.unsealed = len(agent.rows.positions) - first_unsealed(agent.rows, result.sealed_through)
         last_until = last["until_time"] if last else None
         if last_until is not None:
             newest = max(newest, last_until)
@@ -93,5 +96,25 @@ def verify_agents(
         result.findings += check_tail(
             agent.agent_id, agent.rows, result.sealed_through, last_until, horizon, interval_us
         )
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def verify_store(
+    client: Client, database: str, agents: list[str], since: datetime, until: datetime | None,
+    public_keys: Mapping[str, bytes], check_signature: SignatureCheck, interval_us: int,
+    side: Client | None = None,
+) -> Report:
+    """verify_agents over ClickHouse, timed from the first query, findings naming their events.
+
+    side: a second client of the same ClickHouse, to read seals in parallel.
+    """
+    started = time.perf_counter()
+    data = read(client, database, agents, since, until or FAR_FUTURE, side)
+    report = verify_agents(data, public_keys, check_signature, interval_us,
+                           to_micros(until) if until is not None else None)
+    for result in report.agents:
+        if result.findings:
+            result.findings = name_events(client, database, result.findings)
     report.seconds = time.perf_counter() - started
     return report

@@ -9,10 +9,16 @@ then checks links and Merkle roots, which need only 32-byte hashes.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from clickhouse_connect.driver.client import Client
 from fastavro import schemaless_reader
@@ -20,12 +26,27 @@ from fastavro import schemaless_reader
 from agentaudit.codec import load_schemas
 from agentaudit.codec.base import body_offset
 from agentaudit.store.client import quote_identifier, translate_errors
-from agentaudit.verify.checks import Anchor, ChainRows
+from agentaudit.verify.checks import Anchor, ChainRows, Finding
 
 # Avro varint length of zig-zag(position) = 2 * position, by magnitude.
 _VARINT_LEN = "multiIf(" + ", ".join(
     f"toUInt64(chain_position) * 2 < {1 << (7 * n)}, {n}" for n in range(1, 10)
 ) + ", 10)"
+# The Avro encoding of that varint, byte by byte (7 bits each, high bit = more).
+_VARINT = (
+    "arrayStringConcat(arrayMap(i -> char(bitOr(bitAnd(bitShiftRight(toUInt64(chain_position) * 2, 7 * i), 127), "
+    "if(i + 1 < vlen, 128, 0))), range(vlen)))"
+)
+# RFC 6962 root: hash adjacent pairs level by level, an odd last node moving
+# up unchanged (the same tree, see chain/merkle.py), folded ceil(log2 n) times.
+_LEVEL = ("arrayMap(i -> if(2 * i + 2 <= length(acc), SHA256(concat(unhex('01'), acc[2 * i + 1], acc[2 * i + 2])), "
+          "acc[2 * i + 1]), range(toUInt64(intDiv(length(acc) + 1, 2))))")
+
+
+def _merkle_root_sql(leaves: str) -> str:
+    levels = f"range(toUInt64(ceil(log2(greatest(length({leaves}), 1)))))"
+    return f"arrayFold((acc, _) -> {_LEVEL}, {levels}, {leaves})[1] AS merkle_root"
+
 
 _BOUNDS = """
     bounds AS (
@@ -36,30 +57,33 @@ _BOUNDS = """
         FROM DB.audit_seals
         WHERE agent_id IN {agents:Array(String)} OR empty({agents:Array(String)})
         GROUP BY agent_id
+    ),
+    chosen AS (
+        SELECT r.agent_id AS agent_id, chain_position, chain_prev_hash, chain_hash, record, event_id, ingest_time
+        FROM DB.audit_records AS r
+        LEFT JOIN bounds AS b ON r.agent_id = b.agent_id
+        WHERE chain_position > 0
+          AND (r.agent_id IN {agents:Array(String)} OR empty({agents:Array(String)}))
+          AND chain_position > b.lo
+          AND (chain_position <= b.hi OR ingest_time < {until:DateTime64(6)})
     )
 """
 
+# Per record: do its stored bytes hash to its chain hash, and does the chain
+# link at the end of the stored bytes say what the columns say? Both inside
+# ClickHouse, so only the verdicts and the 32-byte hashes reach Python.
 _RECORDS = """
 WITH BOUNDS
-SELECT r.agent_id, chain_position, chain_prev_hash, chain_hash,
-       SHA256(concat(chain_prev_hash,
-                     substring(record, hdr + 1, length(record) - hdr - 67 - vlen))) = chain_hash AS content_ok,
-       substring(record, length(record) - 66 - vlen, vlen + 1) AS link_bytes,
-       right(record, 66) = concat(unhex('40'), chain_prev_hash, unhex('40'), chain_hash) AS tail_ok,
-       event_id,
+SELECT agent_id, chain_position,
+       if(length(chain_prev_hash) = 32, toFixedString(chain_prev_hash, 32), toFixedString('', 32)) AS prev_hash,
+       if(length(chain_hash) = 32, toFixedString(chain_hash, 32), toFixedString('', 32)) AS hash,
+       SHA256(concat(chain_prev_hash, substring(record, hdr + 1, length(record) - hdr - 67 - vlen))) = chain_hash
+           AS content_ok,
+       right(record, 67 + vlen) = concat(unhex('02'), VARINT, unhex('40'), chain_prev_hash, unhex('40'), chain_hash)
+           AS link_ok,
        toUnixTimestamp64Micro(ingest_time) AS ingest_us
-FROM (
-    SELECT agent_id, chain_position, chain_prev_hash, chain_hash, record, event_id, ingest_time,
-           if(startsWith(record, unhex('C301')), 10, 5) AS hdr, VARINT AS vlen
-    FROM DB.audit_records
-    WHERE chain_position > 0
-      AND (agent_id IN {agents:Array(String)} OR empty({agents:Array(String)}))
-) AS r
-LEFT JOIN bounds AS b ON r.agent_id = b.agent_id
-WHERE chain_position > b.lo
-  AND (chain_position <= b.hi OR ingest_time < {until:DateTime64(6)})
-ORDER BY r.agent_id, chain_position, ingest_time, event_id
-""".replace("VARINT", _VARINT_LEN)
+FROM (SELECT *, if(startsWith(record, unhex('C301')), 10, 5) AS hdr, VARLEN AS vlen FROM chosen)
+""".replace("VARLEN", _VARINT_LEN).replace("VARINT", _VARINT)  # unsorted: Arrow sorts far faster than ORDER BY here
 
 _SEALS = """
 WITH BOUNDS
@@ -71,6 +95,26 @@ WHERE seq >= b.anchor_seq AND from_time < {until:DateTime64(6)}
 ORDER BY s.agent_id, seq
 """
 
+# Each seal's Merkle root over the stored records it covers, recomputed from
+# their chain hashes (RFC 6962 leaf hash 00 || hash). A record is matched to
+# the seal with the smallest last_position at or after its position (ASOF).
+_ROOTS = """
+WITH BOUNDS
+SELECT agent_id, seq, count, last_hash, MERKLE
+FROM (
+    SELECT r.agent_id AS agent_id, s.seq AS seq, count() AS count,
+           argMax(r.chain_hash, r.chain_position) AS last_hash,
+           arrayMap(x -> x.2, arraySort(x -> x.1, groupArray((r.chain_position,
+                    SHA256(concat(unhex('00'), r.chain_hash)))))) AS leaves
+    FROM chosen AS r
+    ASOF JOIN (SELECT agent_id, seq, first_position, last_position FROM DB.audit_seals
+               WHERE agent_id IN {agents:Array(String)} OR empty({agents:Array(String)})) AS s
+      ON r.agent_id = s.agent_id AND r.chain_position <= s.last_position
+    WHERE r.chain_position >= s.first_position
+    GROUP BY agent_id, seq
+)
+""".replace("MERKLE", _merkle_root_sql("leaves"))
+
 
 @dataclass
 class AgentData:
@@ -78,6 +122,8 @@ class AgentData:
     rows: ChainRows
     seals: list[dict[str, Any]]
     anchor_seal: dict[str, Any] | None
+    roots: dict[int, tuple[int, bytes, bytes]]  # seal seq -> (records found, their Merkle root, last one's hash)
+    clean: bool  # every record after the first passed every check in bulk (only the start is left to check)
 
 
 class SealReader:
@@ -92,51 +138,162 @@ class SealReader:
         return datum
 
 
+def name_events(client: Client, database: str, findings: list[Finding]) -> list[Finding]:
+    """The findings with the event id of the record each names (the first stored, if repeated)."""
+    wanted = [(f.agent_id, f.position) for f in findings if f.position is not None and f.event_id is None]
+    if not wanted:
+        return findings
+    with translate_errors("naming the events of the findings"):
+        rows = client.query(
+            f"SELECT agent_id, chain_position, min(event_id) FROM {quote_identifier(database)}.audit_records "
+            "WHERE (agent_id, chain_position) IN {wanted:Array(Tuple(String, Int64))} GROUP BY agent_id, chain_position",
+            parameters={"wanted": wanted},
+        ).result_rows
+    names = {(a, int(p)): e for a, p, e in rows}
+    return [
+        replace(f, event_id=names.get((f.agent_id, f.position))) if f.position is not None and f.event_id is None else f
+        for f in findings
+    ]
+
+
 def anchor_of(seal: dict[str, Any], seal_hash: bytes) -> Anchor:
     return Anchor(seal["last_position"], seal["head_hash"], seal_hash, seal["seq"], seal["until_time"])
 
 
 def read(
-    client: Client, database: str, agents: list[str], since: datetime, until: datetime
+    client: Client, database: str, agents: list[str], since: datetime, until: datetime, side: Client | None = None
 ) -> Iterator[AgentData]:
-    """Each agent's rows and seals within [since, until), agent by agent."""
+    """Each agent's rows and seals within [since, until), agent by agent.
+
+    side: an optional second client of the same ClickHouse, to read the seals
+    while the records stream.
+    """
     db = quote_identifier(database)
     bounds = _BOUNDS.replace("DB.", f"{db}.")
     params = {"agents": agents, "since": since, "until": until}
-    with translate_errors("reading records to verify"):
-        table = client.query_arrow(
-            _RECORDS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params, use_strings=False
-        )
-        seal_rows = client.query(
-            _SEALS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params,
-            column_formats={"seal": "bytes"},
-        )
-    columns = {name: table.column(name).to_pylist() for name in table.column_names}
-    agent_col = [a.decode() if isinstance(a, bytes) else a for a in columns["agent_id"]]
+    def seals_and_roots(on: Client) -> tuple[Any, Any]:
+        with translate_errors("reading seals to verify"):
+            seal_rows = on.query(
+                _SEALS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params,
+                column_formats={"seal": "bytes"},
+            )
+            root_rows = on.query(
+                _ROOTS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params,
+                column_formats={"merkle_root": "bytes", "last_hash": "bytes", "agent_id": "string"},
+            )
+        return seal_rows, root_rows
+
+    # With a second client the seal queries run beside the big one: ClickHouse
+    # works on both at once (the machine has cores to spare while one query
+    # streams), which measurably shortens a verification.
+    with ThreadPoolExecutor(1) if side is not None else nullcontext() as pool:
+        pending = pool.submit(seals_and_roots, side) if pool is not None and side is not None else None
+        with translate_errors("reading records to verify"):
+            table = client.query_arrow(
+                _RECORDS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params, use_strings=True
+            )
+        seal_rows, root_rows = pending.result() if pending is not None else seals_and_roots(client)
+    roots: dict[str, dict[int, tuple[int, bytes, bytes]]] = {}
+    for agent_id, seq, count, last_hash, merkle_root in root_rows.result_rows:
+        roots.setdefault(agent_id, {})[int(seq)] = (int(count), bytes(merkle_root), bytes(last_hash))
     reader = SealReader()
     seals_by_agent: dict[str, list[tuple[dict[str, Any], bool]]] = {}
     for agent_id, _seq, value, is_anchor in seal_rows.result_rows:
         name = agent_id.decode() if isinstance(agent_id, bytes) else agent_id
         seals_by_agent.setdefault(name, []).append((reader.decode(value), bool(is_anchor)))
-    start = 0
-    names = sorted(set(agent_col) | set(seals_by_agent))
-    spans: dict[str, tuple[int, int]] = {}
-    for i in range(1, len(agent_col) + 1):
-        if i == len(agent_col) or agent_col[i] != agent_col[start]:
-            spans[agent_col[start]] = (start, i)
-            start = i
-    for name in names:
+    columns, spans, clean = _sorted_columns(table)
+    for name in sorted(set(spans) | set(seals_by_agent)):
         lo, hi = spans.get(name, (0, 0))
         rows = ChainRows(
             positions=columns["chain_position"][lo:hi],
-            prev_hashes=columns["chain_prev_hash"][lo:hi],
-            hashes=columns["chain_hash"][lo:hi],
-            content_ok=[bool(v) for v in columns["content_ok"][lo:hi]],
-            link_bytes=columns["link_bytes"][lo:hi],
-            tail_ok=[bool(v) for v in columns["tail_ok"][lo:hi]],
-            event_ids=[e.decode() if isinstance(e, bytes) else e for e in columns["event_id"][lo:hi]],
+            prev_hashes=columns["prev_hash"][lo:hi],
+            hashes=columns["hash"][lo:hi],
+            content_ok=columns["content_ok"][lo:hi],
+            link_ok=columns["link_ok"][lo:hi],
+            event_ids=None,  # 36 bytes a row that only findings need: see name_events()
             ingest_us=columns["ingest_us"][lo:hi],
         )
         seals = seals_by_agent.get(name, [])
         anchor = next((s for s, is_anchor in seals if is_anchor), None)
-        yield AgentData(name, rows, [s for s, is_anchor in seals if not is_anchor], anchor)
+        yield AgentData(
+            name, rows, [s for s, is_anchor in seals if not is_anchor], anchor, roots.get(name, {}),
+            name in clean,
+        )
+
+
+class _LazyColumn(Sequence[Any]):
+    """A slice of an Arrow column, turned into Python values only when read.
+
+    A clean agent's columns are barely read (its first record, a bisection for
+    the unsealed tail), so most of the table never becomes Python objects.
+    """
+
+    def __init__(self, column: pa.ChunkedArray | pa.Array, lo: int = 0, hi: int | None = None) -> None:
+        self._column = column
+        self._lo = lo
+        self._hi = len(column) if hi is None else hi
+        self._values: list[Any] | None = None
+
+    def __len__(self) -> int:
+        return self._hi - self._lo
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+    @overload
+    def __getitem__(self, index: slice) -> _LazyColumn: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            lo, hi, _ = index.indices(len(self))
+            return _LazyColumn(self._column, self._lo + lo, self._lo + hi)
+        if self._values is not None:
+            return self._values[index]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._column[self._lo + index].as_py()
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._values is None:
+            self._values = self._column.slice(self._lo, len(self)).to_pylist()
+        return iter(self._values)
+
+
+def _sorted_columns(table: pa.Table) -> tuple[dict[str, _LazyColumn], dict[str, tuple[int, int]], set[str]]:
+    """The rows sorted by agent and position, each agent's span, and the agents whose
+    records after the first all pass in bulk: bytes hash right, the link bytes match,
+    positions step by one, and each prev_hash is the previous record's hash."""
+    table = table.sort_by([("agent_id", "ascending"), ("chain_position", "ascending"),
+                           ("ingest_us", "ascending")])
+    n = table.num_rows
+    agents = [a.decode() if isinstance(a, bytes) else a for a in table.column("agent_id").unique().to_pylist()]
+    codes = pc.index_in(table.column("agent_id"), value_set=table.column("agent_id").unique()).to_numpy()
+    positions = table.column("chain_position").to_numpy()
+    prev = np.frombuffer(_fixed_buffer(table.column("prev_hash")), dtype="S32", count=n)
+    hashes = np.frombuffer(_fixed_buffer(table.column("hash")), dtype="S32", count=n)
+    good = table.column("content_ok").to_numpy().astype(bool) & table.column("link_ok").to_numpy().astype(bool)
+    same_agent = np.zeros(n, dtype=bool)
+    same_agent[1:] = codes[1:] == codes[:-1]
+    linked = np.ones(n, dtype=bool)
+    linked[1:] = (positions[1:] == positions[:-1] + 1) & (prev[1:] == hashes[:-1])
+    row_ok = good & linked | ~same_agent  # an agent's first row is checked in Python, against its anchor
+    spans: dict[str, tuple[int, int]] = {}
+    clean: set[str] = set()
+    starts = np.flatnonzero(~same_agent)
+    ends = np.append(starts[1:], n)
+    for lo, hi in zip(starts.tolist(), ends.tolist(), strict=True):
+        name = agents[codes[lo]]
+        spans[name] = (lo, hi)
+        if row_ok[lo:hi].all():
+            clean.add(name)
+    columns = {name: _LazyColumn(table.column(name).combine_chunks()) for name in table.column_names}
+    return columns, spans, clean
+
+
+def _fixed_buffer(column: pa.ChunkedArray) -> bytes | memoryview:
+    """The contiguous bytes of a fixed_size_binary(32) column."""
+    array = column.combine_chunks()
+    if len(array) == 0:
+        return b""
+    return array.buffers()[1]  # type: ignore[no-any-return]
