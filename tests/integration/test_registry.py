@@ -1,0 +1,159 @@
+"""The agent registry on a real broker: writer, follower, fencing, tampering, and the CLI."""
+
+from __future__ import annotations
+
+import base64
+import threading
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.cimpl import NewTopic
+
+from agentaudit.admin import ensure_topics, verify_topic
+from agentaudit.codec import SingleObjectCodec
+from agentaudit.errors import ConfigError
+from agentaudit.keyring import Keyring
+from agentaudit.registry.avro import SCHEMA, to_avro
+from agentaudit.registry.change import ChangeKind
+from agentaudit.registry.errors import RegistryIntegrityError, RegistryRefusal
+from agentaudit.registry.log import RegistryLog
+from agentaudit.registry.model import AgentKey, AgentStatus
+from agentaudit.registry.store import RegistryFollower, RegistryWriter, load_registry
+from agentaudit.settings import Settings
+from agentaudit.topics import Topic
+from tests.pipeline_support import wait_for
+from tests.registry_support import new_key, register, rotate, set_status
+
+pytestmark = pytest.mark.integration
+codec = SingleObjectCodec()
+
+
+@pytest.fixture
+def registry_settings(settings: Settings) -> Settings:
+    """The test's settings with a KEK, the registry topic and a pipeline keyring."""
+    configured = settings.with_changes(kek=base64.b64encode(uuid.uuid4().bytes * 2).decode())
+    ensure_topics(configured, configured.kafka_bootstrap)
+    Keyring.create(configured)
+    return configured
+
+
+def writer(settings: Settings) -> RegistryWriter:
+    return RegistryWriter(settings, settings.kafka_bootstrap, Keyring.load(settings))
+
+
+def public_keys(settings: Settings) -> dict[str, bytes]:
+    return Keyring.load(settings).public_keys()
+
+
+def test_changes_are_written_verified_and_answer_as_of_questions(registry_settings: Settings) -> None:
+    with writer(registry_settings) as w:
+        registered = w.submit(register("billing-agent"))
+        suspended = w.submit(set_status("billing-agent", ChangeKind.SUSPEND))
+    assert (registered.position, suspended.position) == (1, 2)
+    view = load_registry(registry_settings, registry_settings.kafka_bootstrap, public_keys(registry_settings))
+    before = view.as_of("billing-agent", suspended.valid_from_us - 1)
+    after = view.as_of("billing-agent", suspended.valid_from_us)
+    assert before is not None and before.status is AgentStatus.ACTIVE
+    assert after is not None and after.status is AgentStatus.SUSPENDED and after.version == 2
+
+
+def test_a_refused_change_writes_nothing(registry_settings: Settings) -> None:
+    with writer(registry_settings) as w:
+        w.submit(register("billing-agent"))
+        with pytest.raises(RegistryRefusal, match="separation of duties"):
+            w.submit(set_status("billing-agent", ChangeKind.SUSPEND, actor="bob", approver="bob"))
+        with pytest.raises(RegistryRefusal, match="registered already"):
+            w.submit(register("billing-agent"))
+    with RegistryFollower(registry_settings, registry_settings.kafka_bootstrap, public_keys(registry_settings)) as f:
+        assert f.log.head.position == 1
+
+
+def test_the_follower_sees_a_change_made_after_it_started(registry_settings: Settings) -> None:
+    bootstrap = registry_settings.kafka_bootstrap
+    with writer(registry_settings) as w, RegistryFollower(registry_settings, bootstrap,
+                                                          public_keys(registry_settings)) as follower:
+        assert follower.catch_up() == 0 and follower.view.agents() == []
+        change = w.submit(register("late-agent"))
+        wait_for("the follower to catch up", lambda: follower.catch_up() > 0 or bool(follower.view.agents()), 30)
+        assert follower.view.agents() == ["late-agent"] and follower.log.head.hash == change.hash
+        assert follower.catch_up() == 0  # nothing new: the cheap path
+        w.submit(rotate("late-agent"))
+        assert follower.sync() == 1 and follower.log.head.position == 2  # sync waits for nothing, misses nothing
+
+
+def test_two_concurrent_writers_never_fork_the_chain(registry_settings: Settings) -> None:
+    errors: list[BaseException] = []
+    written: list[str] = []
+
+    def run(prefix: str) -> None:
+        try:
+            with writer(registry_settings) as w:
+                for i in range(4):
+                    written.append(w.submit(register(f"{prefix}-{i}")).change_id)
+        except BaseException as exc:  # reported below, on the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+    with RegistryFollower(registry_settings, registry_settings.kafka_bootstrap, public_keys(registry_settings)) as f:
+        # every entry verified, linked to the one before: one chain, no fork, nothing lost
+        assert [c.position for c in f.log.changes] == list(range(1, 9))
+        assert sorted(c.change_id for c in f.log.changes) == sorted(written)
+        assert len(f.view.agents()) == 8
+
+
+def test_a_writer_fenced_by_another_cannot_commit_its_entry(registry_settings: Settings) -> None:
+    """The stale writer built its entry on head 1, as the other writer did: only one of them lands."""
+    bootstrap = registry_settings.kafka_bootstrap
+    keyring = Keyring.load(registry_settings)
+    with writer(registry_settings) as w:
+        w.submit(register("first"))
+        stale = Producer({"bootstrap.servers": bootstrap,
+                          "transactional.id": f"{registry_settings.topic_prefix}agentaudit-registry"})
+        stale.init_transactions(30)
+        stale_log = RegistryLog(keyring.public_keys())
+        for change in w.log.changes:
+            stale_log.append(change)
+        entry = stale_log.prepare(register("stale-agent"), keyring, 0, "stale-change")
+        stale.begin_transaction()
+        stale.produce(w.topic, codec.encode(SCHEMA, to_avro(entry)), b"stale-agent", partition=0)
+        stale.flush(10)
+        winner = w.submit(register("winner"))  # its init_transactions fences the stale producer
+        with pytest.raises(Exception, match="(?i)fenc"):
+            stale.commit_transaction(30)
+    assert winner.position == entry.position == 2
+    view = load_registry(registry_settings, bootstrap, keyring.public_keys())
+    assert view.agents() == ["first", "winner"]
+
+
+def test_a_key_swapped_in_the_topic_is_caught_at_its_position(registry_settings: Settings) -> None:
+    bootstrap = registry_settings.kafka_bootstrap
+    with writer(registry_settings) as w:
+        w.submit(register("first"))
+        genuine = w.log.prepare(register("victim"), Keyring.load(registry_settings), 0, "c2")
+    attacker = new_key()
+    swapped = replace(genuine, definition=replace(genuine.definition, keys=(
+        AgentKey(attacker.key_id, attacker.algorithm, attacker.material, genuine.valid_from_us),)))
+    producer = Producer({"bootstrap.servers": bootstrap})
+    producer.produce(registry_settings.topic(Topic.REGISTRY), codec.encode(SCHEMA, to_avro(swapped)), b"victim")
+    assert producer.flush(10) == 0
+    with pytest.raises(RegistryIntegrityError, match="position 2: its contents do not match its hash"):
+        load_registry(registry_settings, bootstrap, public_keys(registry_settings))
+
+
+def test_a_missing_or_short_lived_registry_topic_is_refused(settings: Settings) -> None:
+    with pytest.raises(ConfigError, match="does not exist.*agentaudit topics ensure"):
+        load_registry(settings, settings.kafka_bootstrap, {})
+    name = settings.topic(Topic.REGISTRY)
+    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})  # kept alive until the future resolves
+    admin.create_topics([NewTopic(name, 1, 1)])[name].result()
+    with pytest.raises(ConfigError, match=rf"{name} has retention.ms=604800000.*never deleted"):
+        verify_topic(settings, settings.kafka_bootstrap, Topic.REGISTRY)
