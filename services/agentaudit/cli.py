@@ -61,6 +61,7 @@ def _register() -> None:
     from agentaudit.demo.cli import demo_command
     from agentaudit.process.cli import process_command
     from agentaudit.keyring.cli import keys
+    from agentaudit.registry.cli import agents
 
     cli.add_command(bench_command)
     cli.add_command(demo_command)
@@ -69,6 +70,7 @@ def _register() -> None:
     cli.add_command(query_command)
     cli.add_command(db)
     cli.add_command(keys)
+    cli.add_command(agents)
 
 
 def main() -> None:

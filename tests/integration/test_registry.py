@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import base64
+import json
+import stat
 import threading
 import uuid
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from click.testing import CliRunner
 
 from agentaudit.admin import ensure_topics, verify_topic
+from agentaudit.cli import _register, cli
 from agentaudit.codec import SingleObjectCodec
-from agentaudit.errors import ConfigError
+from agentaudit.errors import AgentAuditError, ConfigError
 from agentaudit.keyring import Keyring
 from agentaudit.registry.avro import SCHEMA, to_avro
 from agentaudit.registry.change import ChangeKind
@@ -157,3 +162,118 @@ def test_a_missing_or_short_lived_registry_topic_is_refused(settings: Settings) 
     admin.create_topics([NewTopic(name, 1, 1)])[name].result()
     with pytest.raises(ConfigError, match=rf"{name} has retention.ms=604800000.*never deleted"):
         verify_topic(settings, settings.kafka_bootstrap, Topic.REGISTRY)
+
+
+# -- the CLI --------------------------------------------------------------------
+
+
+def agents_cli(settings: Settings, *args: str) -> tuple[int, str]:
+    """Run `agentaudit agents …` as main() would: (exit code, stdout + stderr + the error main prints)."""
+    _register()
+    env = {**settings.to_env(), "AGENTAUDIT_KEK": settings.kek}  # to_env() never passes the KEK on
+    result = CliRunner().invoke(cli, ["agents", *args], env=env)
+    output = result.stdout + result.stderr
+    if isinstance(result.exception, AgentAuditError):
+        output += f"agentaudit: error: {result.exception}"
+    elif result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, output
+
+
+APPROVAL = ("--actor", "alice", "--approver", "bob", "--reason", "CHG-42")
+
+
+def test_cli_register_show_suspend_history(registry_settings: Settings, tmp_path: Path) -> None:
+    private_key = tmp_path / "billing.pem"
+    code, out = agents_cli(
+        registry_settings, "register", "billing-bot", "--name", "Billing bot", "--owner", "team-billing",
+        "--environment", "production", "--tenant", "acme", "--principal", "user:*", "--principal", "service:erp",
+        "--action-type", "tool_call", "--tool", "crm.lookup", "--resource", "crm://accounts/*",
+        "--data-class", "financial", "--generate-key", "--private-key-out", str(private_key), *APPROVAL)
+    assert code == 0, out
+    assert "registered billing-bot (registry position 1)" in out
+    assert stat.S_IMODE(private_key.stat().st_mode) == 0o600 and b"PRIVATE KEY" in private_key.read_bytes()
+    assert private_key.read_text() not in out
+
+    code, out = agents_cli(registry_settings, "show", "billing-bot")
+    assert code == 0, out
+    assert "status        active (version 1" in out and "crm://accounts/*" in out
+    assert "by change     #1 register by alice, approved by bob: CHG-42" in out
+    registered_at = datetime.now(UTC)
+
+    code, out = agents_cli(registry_settings, "suspend", "billing-bot", "--actor", "carol", "--approver", "dave",
+                           "--reason", "INC-7 misbehaving")
+    assert code == 0 and "billing-bot is suspended (registry position 2" in out, out
+
+    code, out = agents_cli(registry_settings, "show", "billing-bot", "--at", registered_at.isoformat(), "--json")
+    assert code == 0, out
+    then = json.loads(out)
+    assert then["agent"]["status"] == "active" and then["position"] == 1 and then["approver"] == "bob"
+    code, out = agents_cli(registry_settings, "show", "billing-bot", "--json")
+    assert json.loads(out)["agent"]["status"] == "suspended"
+
+    code, out = agents_cli(registry_settings, "history", "billing-bot")
+    assert code == 0, out
+    lines = out.strip().splitlines()
+    assert len(lines) == 3 and "register" in lines[1] and "alice" in lines[1] and "bob" in lines[1]
+    assert "suspend" in lines[2] and "carol" in lines[2] and "dave" in lines[2] and "INC-7 misbehaving" in lines[2]
+
+    code, out = agents_cli(registry_settings, "list", "--status", "suspended", "--json")
+    assert [json.loads(line)["agent_id"] for line in out.splitlines()] == ["billing-bot"]
+
+
+def test_cli_refusals_are_explained_and_leave_no_key_behind(registry_settings: Settings, tmp_path: Path) -> None:
+    private_key = tmp_path / "self-approved.pem"
+    code, out = agents_cli(
+        registry_settings, "register", "x-bot", "--name", "X", "--owner", "o", "--environment", "dev",
+        "--tenant", "acme", "--principal", "user:*", "--generate-key", "--private-key-out", str(private_key),
+        "--actor", "alice", "--approver", "Alice", "--reason", "r")
+    assert code != 0 and "cannot approve their own change" in out and "separation of duties" in out
+    assert not private_key.exists()  # never registered: its key file is taken back
+    code, out = agents_cli(registry_settings, "suspend", "ghost", *APPROVAL)
+    assert code != 0 and "no agent ghost in the registry; register it first" in out
+    code, out = agents_cli(registry_settings, "show", "ghost")
+    assert code != 0 and "no agent ghost" in out
+    code, out = agents_cli(registry_settings, "rotate-key", "ghost", "--grace", "soon", "--generate-key",
+                           "--private-key-out", str(tmp_path / "k"), *APPROVAL)
+    assert code != 0 and "'soon' is not a duration" in out
+
+
+def test_cli_hmac_secret_goes_only_to_its_file_and_rotation_keeps_the_old_key_for_the_grace(
+    registry_settings: Settings, tmp_path: Path
+) -> None:
+    secret_file = tmp_path / "fast.secret.json"
+    code, out = agents_cli(
+        registry_settings, "register", "fast-bot", "--name", "Fast", "--owner", "o", "--environment", "prod",
+        "--tenant", "acme", "--principal", "service:*", "--key-type", "hmac", "--secret-out", str(secret_file),
+        *APPROVAL)
+    assert code == 0, out
+    secret = json.loads(secret_file.read_text())
+    assert stat.S_IMODE(secret_file.stat().st_mode) == 0o600 and secret["agent_id"] == "fast-bot"
+    assert secret["secret"] not in out and base64.b64decode(secret["secret"]).hex() not in out
+    code, out = agents_cli(registry_settings, "show", "fast-bot", "--json")
+    assert secret["secret"] not in out and json.loads(out)["agent"]["keys"][0]["key_id"] == secret["key_id"]
+
+    code, out = agents_cli(registry_settings, "rotate-key", "fast-bot", "--grace", "1h", "--key-type", "hmac",
+                           "--secret-out", str(tmp_path / "fast2.secret.json"), *APPROVAL)
+    assert code == 0, out
+    keys = json.loads(agents_cli(registry_settings, "show", "fast-bot", "--json")[1])["agent"]["keys"]
+    assert [k["key_id"] for k in keys][0] == secret["key_id"] and keys[0]["valid_until"] is not None
+    assert keys[1]["valid_until"] is None
+
+
+def test_cli_auditors_verify_with_exported_public_keys_without_the_kek(
+    registry_settings: Settings, tmp_path: Path
+) -> None:
+    code, out = agents_cli(
+        registry_settings, "register", "audited-bot", "--name", "A", "--owner", "o", "--environment", "prod",
+        "--tenant", "acme", "--principal", "user:*", "--generate-key", "--private-key-out", str(tmp_path / "k.pem"),
+        *APPROVAL)
+    assert code == 0, out
+    exported = tmp_path / "pipeline-public-keys.json"
+    exported.write_text(json.dumps(Keyring.load(registry_settings).export_public()))
+    auditor = registry_settings.with_changes(kek="", home=tmp_path / "auditor")  # no KEK, no keyring
+    code, out = agents_cli(auditor, "show", "audited-bot", "--public-keys", str(exported))
+    assert code == 0 and "audited-bot (A)" in out, out
+    code, out = agents_cli(auditor, "show", "audited-bot")
+    assert code != 0 and "agentaudit keys init" in out

@@ -269,6 +269,7 @@ class RegistryWriter:
         producer.produce(self.topic, self._codec.encode(SCHEMA, to_avro(change)), change.agent_id.encode("utf-8"),
                          partition=PARTITION)
         producer.commit_transaction(self._timeout_s)
+        producer.poll(0)  # serve the delivery report, or librdkafka logs it as unserved at shutdown
         REGISTRY_CHANGES.labels(kind=change.kind.value).inc()
         self._await_visible(change_id)
         return change
