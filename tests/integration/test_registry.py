@@ -16,6 +16,7 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from click.testing import CliRunner
+from clickhouse_connect.driver.client import Client
 
 from agentaudit.admin import ensure_topics, verify_topic
 from agentaudit.cli import _register, cli
@@ -27,11 +28,13 @@ from agentaudit.registry.change import ChangeKind
 from agentaudit.registry.errors import RegistryIntegrityError, RegistryRefusal
 from agentaudit.registry.log import RegistryLog
 from agentaudit.registry.model import AgentKey, AgentStatus
+from agentaudit.registry.rows import REGISTRY_COLUMNS, REGISTRY_TABLE, registry_row
 from agentaudit.registry.store import RegistryFollower, RegistryWriter, load_registry
 from agentaudit.settings import Settings
+from agentaudit.store import quote_identifier
 from agentaudit.topics import Topic
 from tests.pipeline_support import wait_for
-from tests.registry_support import new_key, register, rotate, set_status
+from tests.registry_support import TestSigner, new_key, register, rotate, set_status
 
 pytestmark = pytest.mark.integration
 codec = SingleObjectCodec()
@@ -277,3 +280,38 @@ def test_cli_auditors_verify_with_exported_public_keys_without_the_kek(
     assert code == 0 and "audited-bot (A)" in out, out
     code, out = agents_cli(auditor, "show", "audited-bot")
     assert code != 0 and "agentaudit keys init" in out
+
+
+# -- ClickHouse -----------------------------------------------------------------
+
+
+def test_registry_rows_insert_into_the_append_only_table(clickhouse: Client, ch_database: str) -> None:
+    signer = TestSigner()
+    log = RegistryLog(signer.public_keys())
+    rows = []
+    for request, at_us in ((register("billing-agent"), 1_700_000_000_000_000),
+                           (set_status("billing-agent", ChangeKind.SUSPEND), 1_700_000_100_000_000)):
+        change = log.prepare(request, signer, at_us, f"change-{at_us}")
+        log.append(change)
+        value = codec.encode(SCHEMA, to_avro(change))
+        rows.append(registry_row(codec.decode(SCHEMA, value), value))
+    table = f"{quote_identifier(ch_database)}.{REGISTRY_TABLE}"
+    described = [r[0] for r in clickhouse.query(f"DESCRIBE TABLE {table}").result_rows]
+    assert described == [*REGISTRY_COLUMNS, "stored_at"]
+    clickhouse.insert(table, [list(row.values()) for row in rows], column_names=list(REGISTRY_COLUMNS))
+
+    stored = clickhouse.query(
+        f"SELECT position, kind, status, toUnixTimestamp64Micro(valid_from), actor, approver, hash, record, key_ids "
+        f"FROM {table} WHERE agent_id = {{agent:String}} ORDER BY position",
+        parameters={"agent": "billing-agent"}, column_formats={"hash": "bytes", "record": "bytes"},
+    ).result_rows
+    assert [(r[0], r[1], r[2], r[3], r[4], r[5]) for r in stored] == [
+        (1, "register", "active", 1_700_000_000_000_000, "alice", "bob"),
+        (2, "suspend", "suspended", 1_700_000_100_000_000, "alice", "bob")]
+    assert [r[6] for r in stored] == [c.hash for c in log.changes]
+    assert [r[7] for r in stored] == [row["record"] for row in rows]  # the exact Avro bytes
+    assert stored[0][8] == [k.key_id for k in log.changes[0].definition.keys]
+    engine, engine_full = clickhouse.query(
+        "SELECT engine, engine_full FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+        parameters={"db": ch_database, "t": REGISTRY_TABLE}).result_rows[0]
+    assert engine == "MergeTree" and "TTL" not in engine_full  # kept as long as a definition may be in effect
