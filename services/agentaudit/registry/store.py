@@ -48,6 +48,7 @@ from agentaudit.topics import Topic
 log = logging.getLogger(__name__)
 
 PARTITION = 0  # the registry topic has exactly one (topics.py)
+_BATCH = 500
 
 
 def _now_us() -> int:
@@ -107,7 +108,12 @@ class RegistryFollower:
         _, high = self._consumer.get_watermark_offsets(self._tp, cached=True)  # from the last fetch: no request
         if position >= 0 and high >= 0 and position >= high:
             return 0
-        return self._apply(self._consumer.consume(num_messages=500, timeout=0))
+        applied = 0
+        while True:
+            batch = self._consumer.consume(num_messages=_BATCH, timeout=0)
+            applied += self._apply(batch)
+            if len(batch) < _BATCH:
+                return applied
 
     def sync(self, timeout_s: float | None = None) -> int:
         """Read up to the end of the registry as of now (every committed entry); returns how many were new.
@@ -122,7 +128,7 @@ class RegistryFollower:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TransientError(f"reading {self.topic}: at offset {self._position()} of {end} after {timeout}s")
-            applied += self._apply(self._consumer.consume(num_messages=500, timeout=min(remaining, 0.5)))
+            applied += self._apply(self._consumer.consume(num_messages=_BATCH, timeout=min(remaining, 0.5)))
         return applied
 
     def _end_offset(self, deadline: float) -> int:
