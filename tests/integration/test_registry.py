@@ -93,6 +93,22 @@ def test_the_follower_sees_a_change_made_after_it_started(registry_settings: Set
         assert follower.sync() == 1 and follower.log.head.position == 2  # sync waits for nothing, misses nothing
 
 
+def test_a_follower_reloads_pipeline_keys_after_the_keyring_rotates(registry_settings: Settings) -> None:
+    bootstrap = registry_settings.kafka_bootstrap
+    with writer(registry_settings) as w:
+        w.submit(register("before"))
+    keys_then = public_keys(registry_settings)
+    with RegistryFollower(registry_settings, bootstrap, keys_then) as stale, RegistryFollower(
+            registry_settings, bootstrap, keys_then,
+            refresh_keys=lambda: Keyring.load(registry_settings).public_keys()) as refreshing:
+        Keyring.load(registry_settings).rotate()
+        with writer(registry_settings) as w:  # signs with the new key
+            w.submit(register("after"))
+        assert refreshing.sync() == 1 and refreshing.view.agents() == ["after", "before"]
+        with pytest.raises(RegistryIntegrityError, match="position 2: signed by pipeline key .* not among"):
+            stale.sync()
+
+
 def test_two_concurrent_writers_never_fork_the_chain(registry_settings: Settings) -> None:
     errors: list[BaseException] = []
     written: list[str] = []

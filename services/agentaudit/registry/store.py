@@ -70,16 +70,23 @@ class RegistryFollower:
     before each use, e.g. before each processor batch: it never blocks and
     is two local calls when nothing is new. Call sync() where an answer must
     include every change committed so far. Not thread-safe.
+
+    refresh_keys, if given, is asked for the pipeline's public keys again when
+    an entry names a signing key not among them (the keyring was rotated since
+    this follower started, e.g. `lambda: Keyring.load(settings).public_keys()`);
+    without it, such an entry stops the follower like any that does not verify.
     """
 
     def __init__(
         self, settings: Settings, bootstrap: str, public_keys: Mapping[str, bytes], *,
         codec: Codec | None = None, timeout_s: float = 30.0,
+        refresh_keys: Callable[[], Mapping[str, bytes]] | None = None,
     ) -> None:
         verify_topic(settings, bootstrap, Topic.REGISTRY, timeout_s)
         self.topic = settings.topic(Topic.REGISTRY)
         self.timeout_s = timeout_s
         self.log = RegistryLog(public_keys)
+        self._refresh_keys = refresh_keys
         self._codec = codec or make_codec(settings)
         self._tp = TopicPartition(self.topic, PARTITION)
         self._consumer = Consumer({
@@ -171,6 +178,8 @@ class RegistryFollower:
         key = (message.key() or b"").decode("utf-8", "replace")
         if key != change.agent_id:
             self._fail(f"{where} has Kafka key {key!r} but is about agent {change.agent_id!r}", change.position)
+        if change.signing_key_id not in self.log.public_keys and self._refresh_keys is not None:
+            self.log.public_keys = self._refresh_keys()  # the keyring rotated since we started
         try:
             self.log.append(change)
         except RegistryIntegrityError as exc:
@@ -231,7 +240,7 @@ class RegistryWriter:
         self._transactional_id = f"{settings.topic_prefix}agentaudit-registry"
         self._codec = codec or make_codec(settings)
         self._follower = RegistryFollower(settings, bootstrap, keys.public_keys(), codec=self._codec,
-                                          timeout_s=timeout_s)
+                                          timeout_s=timeout_s, refresh_keys=keys.public_keys)
         self.topic = self._follower.topic
 
     @property
