@@ -166,11 +166,18 @@ def test_a_key_swapped_in_the_topic_is_caught_at_its_position(registry_settings:
     attacker = new_key()
     swapped = replace(genuine, definition=replace(genuine.definition, keys=(
         AgentKey(attacker.key_id, attacker.algorithm, attacker.material, genuine.valid_from_us),)))
-    producer = Producer({"bootstrap.servers": bootstrap})
-    producer.produce(registry_settings.topic(Topic.REGISTRY), codec.encode(SCHEMA, to_avro(swapped)), b"victim")
-    assert producer.flush(10) == 0
-    with pytest.raises(RegistryIntegrityError, match="position 2: its contents do not match its hash"):
-        load_registry(registry_settings, bootstrap, public_keys(registry_settings))
+    with RegistryFollower(registry_settings, bootstrap, public_keys(registry_settings)) as running:
+        producer = Producer({"bootstrap.servers": bootstrap})
+        producer.produce(registry_settings.topic(Topic.REGISTRY), codec.encode(SCHEMA, to_avro(swapped)), b"victim")
+        assert producer.flush(10) == 0
+        with pytest.raises(RegistryIntegrityError, match="position 2: its contents do not match its hash"):
+            load_registry(registry_settings, bootstrap, public_keys(registry_settings))
+        with pytest.raises(RegistryIntegrityError, match="position 2"):
+            running.sync()
+        for again in (running.catch_up, running.sync):  # and on every later call: never skipped past
+            with pytest.raises(RegistryIntegrityError, match="position 2"):
+                again()
+        assert running.log.head.position == 1
 
 
 def test_a_missing_or_short_lived_registry_topic_is_refused(settings: Settings) -> None:

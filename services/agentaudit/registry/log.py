@@ -59,6 +59,11 @@ class RegistryLog:
 
     # -- reading -------------------------------------------------------------
 
+    @property
+    def broken(self) -> RegistryIntegrityError | None:
+        """The error of the first entry that did not verify; nothing is accepted after it."""
+        return self._broken
+
     def append(self, change: RegistryChange) -> None:
         """Verify change as the next entry and apply it; RegistryIntegrityError if it does not verify."""
         if self._broken is not None:

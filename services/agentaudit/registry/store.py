@@ -111,6 +111,7 @@ class RegistryFollower:
 
     def catch_up(self) -> int:
         """Apply the entries that have already arrived; never waits. Returns how many."""
+        self._raise_if_broken()
         position = self._position()
         _, high = self._consumer.get_watermark_offsets(self._tp, cached=True)  # from the last fetch: no request
         if position >= 0 and high >= 0 and position >= high:
@@ -127,6 +128,7 @@ class RegistryFollower:
 
         TransientError if the broker does not serve them within timeout_s.
         """
+        self._raise_if_broken()
         timeout = self.timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout
         end = self._end_offset(deadline)
@@ -137,6 +139,12 @@ class RegistryFollower:
                 raise TransientError(f"reading {self.topic}: at offset {self._position()} of {end} after {timeout}s")
             applied += self._apply(self._consumer.consume(num_messages=_BATCH, timeout=min(remaining, 0.5)))
         return applied
+
+    def _raise_if_broken(self) -> None:
+        """A bad entry was read already: its error again, on every call (the bad entry is consumed,
+        so without this a later call would find nothing new and look healthy)."""
+        if self.log.broken is not None:
+            raise self.log.broken
 
     def _end_offset(self, deadline: float) -> int:
         """The registry's last stable offset (read_committed: an open transaction is not waited for).
