@@ -4,6 +4,8 @@ The pipeline relies on two topic properties it cannot check per message
 cheaply: every pipeline topic has the same partition count (outputs keep the
 input's partition number), and agent.actions is stamped by the broker
 (LogAppendTime), which makes the ingest time authoritative and replayable.
+The agent registry is the exception to the shared count: exactly one
+partition, kept forever (topics.py says why).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from confluent_kafka.admin import ConfigResource, NewTopic  # type: ignore[attr-
 
 from agentaudit.errors import ConfigError, TransientError
 from agentaudit.settings import Settings
-from agentaudit.topics import TOPIC_SPECS, TopicSpec
+from agentaudit.topics import TOPIC_SPECS, Topic, TopicSpec, spec_of
 
 
 def ensure_topics(settings: Settings, bootstrap: str, timeout_s: float = 30.0) -> list[str]:
@@ -34,7 +36,7 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout_s: float = 30.0) -
     if not missing:
         return []
     futures = admin.create_topics(
-        [NewTopic(settings.topic(s.topic), settings.partitions, settings.replication_factor, config=s.config)
+        [NewTopic(settings.topic(s.topic), _partitions(settings, s), settings.replication_factor, config=s.config)
          for s in missing],
         operation_timeout=timeout_s,
     )
@@ -56,6 +58,24 @@ def ensure_topics(settings: Settings, bootstrap: str, timeout_s: float = 30.0) -
     return created
 
 
+def verify_topic(settings: Settings, bootstrap: str, topic: Topic, timeout_s: float = 30.0) -> None:
+    """Check that one topic exists and is configured as its spec says; ConfigError with the fix if not.
+
+    For a stage that must not write to a topic created with the wrong settings
+    (a broker that auto-creates topics would give it its own defaults).
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    counts = _partition_counts(admin, bootstrap, timeout_s)
+    name = settings.topic(topic)
+    if name not in counts:
+        raise ConfigError(f"topic {name} does not exist on {bootstrap}: create it with `agentaudit topics ensure`")
+    _check(admin, settings, [spec_of(topic)], counts, timeout_s)
+
+
+def _partitions(settings: Settings, spec: TopicSpec) -> int:
+    return spec.partitions or settings.partitions
+
+
 def _partition_counts(admin: AdminClient, bootstrap: str, timeout_s: float) -> dict[str, int]:
     """Partitions per existing topic."""
     try:
@@ -71,7 +91,13 @@ def _check(
     for spec in specs:
         name = settings.topic(spec.topic)
         partitions = partition_counts[name]
-        if partitions != settings.partitions:
+        if spec.partitions is not None and partitions != spec.partitions:
+            raise ConfigError(
+                f"topic {name} has {partitions} partitions; it must have exactly {spec.partitions}, because its "
+                f"order is the order of its entries. Partitions cannot be removed: delete and recreate it if it "
+                f"holds nothing yet, or use a new AGENTAUDIT_TOPIC_PREFIX"
+            )
+        if spec.partitions is None and partitions != settings.partitions:
             raise ConfigError(
                 f"topic {name} has {partitions} partitions but AGENTAUDIT_PARTITIONS is {settings.partitions}; "
                 f"all pipeline topics need the same count because outputs keep their input's partition number. "
@@ -79,15 +105,22 @@ def _check(
                 f"AGENTAUDIT_TOPIC_PREFIX (adding partitions to a topic in use moves agents to other "
                 f"partitions and breaks the order of their actions)"
             )
-        wanted = spec.config.get("message.timestamp.type")
-        if wanted is not None:
-            actual = _config(admin, name, "message.timestamp.type", timeout_s)
+        for key in spec.checked:
+            wanted = spec.config[key]
+            actual = _config(admin, name, key, timeout_s)
             if actual != wanted:
                 raise ConfigError(
-                    f"topic {name} has message.timestamp.type={actual}; the pipeline needs {wanted} so that the "
-                    f"broker, not the agent, stamps the ingest time. Fix: kafka-configs.sh --bootstrap-server … "
-                    f"--alter --entity-type topics --entity-name {name} --add-config message.timestamp.type={wanted}"
+                    f"topic {name} has {key}={actual}; the pipeline needs {wanted} {_WHY.get(key, '')}. "
+                    f"Fix: kafka-configs.sh --bootstrap-server … "
+                    f"--alter --entity-type topics --entity-name {name} --add-config {key}={wanted}"
                 )
+
+
+_WHY = {
+    "message.timestamp.type": "so that the broker, not the agent, stamps the ingest time",
+    "retention.ms": "so that the agent registry's history is never deleted",
+    "cleanup.policy": "so that every registry change is kept, not only each agent's latest",
+}
 
 
 def _config(admin: AdminClient, topic: str, key: str, timeout_s: float) -> str:

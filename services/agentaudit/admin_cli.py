@@ -18,8 +18,9 @@ def ensure(settings: Settings) -> None:
     """Create the missing topics with AGENTAUDIT_PARTITIONS partitions and their settings.
 
     Topics that exist are checked instead: the same partition count for all,
-    and broker-stamped time (LogAppendTime) on agent.actions. A mismatch is an
-    error that names the topic and the fix. Safe to run any number of times.
+    and broker-stamped time (LogAppendTime) on agent.actions. The agent
+    registry (agent.registry) has one partition and is kept forever. A mismatch
+    is an error that names the topic and the fix. Safe to run any number of times.
     """
     from agentaudit.admin import ensure_topics
     from agentaudit.dev.kafka import resolve_bootstrap

@@ -62,6 +62,7 @@ def _register() -> None:
     from agentaudit.process.cli import process_command
     from agentaudit.verify.cli import verify_command
     from agentaudit.keyring.cli import keys
+    from agentaudit.registry.cli import agents
 
     cli.add_command(bench_command)
     cli.add_command(demo_command)
@@ -71,6 +72,7 @@ def _register() -> None:
     cli.add_command(db)
     cli.add_command(verify_command)
     cli.add_command(keys)
+    cli.add_command(agents)
 
 
 def main() -> None:

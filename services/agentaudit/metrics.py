@@ -86,6 +86,27 @@ SINK_LAG = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 
+# --- registry ---------------------------------------------------------------
+REGISTRY_CHANGES = Counter(
+    "agentaudit_registry_changes_total", "Agent registry changes this process committed, by kind.", ["kind"]
+)
+REGISTRY_REFUSED = Counter(
+    "agentaudit_registry_refused_total",
+    "Registry change requests refused before anything was written, by reason code.",
+    ["code"],
+)
+REGISTRY_WRITER_RETRIES = Counter(
+    "agentaudit_registry_writer_retries_total",
+    "Registry writes started again after a Kafka error (usually another writer fencing this one).",
+)
+REGISTRY_POSITION = Gauge(
+    "agentaudit_registry_position", "Newest agent registry position this process has read and verified."
+)
+REGISTRY_INTEGRITY_FAILURES = Counter(
+    "agentaudit_registry_integrity_failures_total",
+    "Registry entries that failed verification; the reader stops at each (an altered or foreign registry).",
+)
+
 
 def serve(port: int, host: str = "127.0.0.1") -> int | None:
     """Expose /metrics on host:port (0 picks a free port, -1 disables); return the port."""

@@ -4,7 +4,8 @@ Every stage keeps the input's partition number: a record or rejection made from
 agent.actions partition p is written to partition p of its output topic. That
 keeps each agent's actions in order end to end and lets the sink de-duplicate
 replays by (source partition, source offset); so all pipeline topics share one
-partition count.
+partition count. The agent registry is not a pipeline topic in that sense: it
+has exactly one partition of its own (see TOPIC_SPECS).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ class Topic(enum.Enum):
     INCIDENTS = "audit.incidents"
     SEALS = "audit.seals"
     PROCESS_STATE = "agentaudit.process-state"
+    REGISTRY = "agent.registry"
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.value}"
@@ -31,10 +33,15 @@ class Topic(enum.Enum):
 class TopicSpec:
     topic: Topic
     config: dict[str, str]
+    partitions: int | None = None  # None: AGENTAUDIT_PARTITIONS, like every pipeline topic
+    checked: tuple[str, ...] = ()  # config keys an existing topic must match, not only a new one
 
 
-def _spec(topic: Topic, max_message_bytes: int, **extra: str) -> TopicSpec:
-    return TopicSpec(topic, {"max.message.bytes": str(max_message_bytes), **extra})
+def _spec(
+    topic: Topic, max_message_bytes: int, extra: dict[str, str] | None = None, *,
+    partitions: int | None = None, checked: tuple[str, ...] = (),
+) -> TopicSpec:
+    return TopicSpec(topic, {"max.message.bytes": str(max_message_bytes), **(extra or {})}, partitions, checked)
 
 
 # The broker, not the agent, stamps agent.actions with LogAppendTime: that stamp
@@ -42,14 +49,29 @@ def _spec(topic: Topic, max_message_bytes: int, **extra: str) -> TopicSpec:
 # it is the same on every replay (invariant 4). The inputs may be larger than
 # the pipeline accepts so that an oversized action is rejected and kept rather
 # than refused at the door; audit.rejected must hold it with its envelope.
+#
+# agent.registry is the registry's history: one partition, because a single
+# log order is what gives changes their positions and hash chain (and what
+# lets one transactional writer at a time extend it); kept forever
+# (retention.ms=-1), because "what was agent X allowed to do on date D" must be
+# answerable for every D, and compaction would keep only the latest change per
+# agent (cleanup.policy=delete, with nothing ever old enough to delete). Both are
+# checked on an existing topic too: a registry created elsewhere with the
+# broker's defaults (7 days) would silently lose its history.
 TOPIC_SPECS: tuple[TopicSpec, ...] = (
-    _spec(Topic.ACTIONS, 4 * MIB, **{"message.timestamp.type": "LogAppendTime"}),
+    _spec(Topic.ACTIONS, 4 * MIB, {"message.timestamp.type": "LogAppendTime"}, checked=("message.timestamp.type",)),
     _spec(Topic.RECORDS, 2 * MIB),
     _spec(Topic.REJECTED, 8 * MIB),
     _spec(Topic.INCIDENTS, 1 * MIB),
     _spec(Topic.SEALS, 1 * MIB),
+    _spec(Topic.REGISTRY, 1 * MIB, {"retention.ms": "-1", "cleanup.policy": "delete"},
+          partitions=1, checked=("retention.ms", "cleanup.policy")),
     # The processor's per-agent chain state, keyed by agent id: only the newest
     # value per agent matters, so compaction keeps the topic the size of the
     # agent population. Restored on every partition assignment.
-    _spec(Topic.PROCESS_STATE, 1 * MIB, **{"cleanup.policy": "compact", "segment.ms": "3600000"}),
+    _spec(Topic.PROCESS_STATE, 1 * MIB, {"cleanup.policy": "compact", "segment.ms": "3600000"}),
 )
+
+
+def spec_of(topic: Topic) -> TopicSpec:
+    return next(spec for spec in TOPIC_SPECS if spec.topic is topic)

@@ -76,7 +76,7 @@ def test_ensure_topics_creates_every_topic_as_the_pipeline_needs_it(settings: Se
     assert ensure_topics(settings, settings.kafka_bootstrap) == []  # idempotent
     metadata = AdminClient({"bootstrap.servers": settings.kafka_bootstrap}).list_topics(timeout=10)
     for spec in TOPIC_SPECS:
-        assert len(metadata.topics[settings.topic(spec.topic)].partitions) == settings.partitions
+        assert len(metadata.topics[settings.topic(spec.topic)].partitions) == (spec.partitions or settings.partitions)
     actions = settings.topic(Topic.ACTIONS)
     producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
     producer.produce(actions, b"x", timestamp=1_000)  # the agent's claim, which the broker overrides

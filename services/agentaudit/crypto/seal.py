@@ -27,6 +27,7 @@ _DOMAIN = b"agentaudit/seal/v1"
 _NONCE = 12
 _TAG = 16
 _HEADER = 1 + 8
+OVERHEAD = _HEADER + _NONCE + _TAG  # bytes a sealed value adds to its secret
 
 
 class SealError(AgentAuditError):
