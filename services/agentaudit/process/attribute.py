@@ -29,7 +29,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from agentaudit.errors import AttributionError
 from agentaudit.registry.model import AgentDefinition, AgentKey, AgentStatus, KeyAlgorithm, RegistryView
@@ -115,6 +115,20 @@ def attribute(action: Mapping[str, Any], view: RegistryView, ingest_us: int, sec
     if key is None:
         raise AttributionError("unknown_key", _unknown_key_reason(definition, key_id, ingest_us), registered_tenant_id=tenant)
     _check_signature(action, agent_id, key, signature, secrets, tenant)
+    if definition.status is not AgentStatus.ACTIVE:
+        _refuse_inactive(definition, key_id)
+    if action["tenant_id"] != tenant:
+        raise AttributionError(
+            "tenant_mismatch",
+            f"action claims tenant {action['tenant_id']!r} but agent {agent_id!r} is registered to tenant {tenant!r}: "
+            "correct the runtime's tenant_id, or register the agent for that tenant",
+            registered_tenant_id=tenant,
+        )
+    return definition
+
+
+def _refuse_inactive(definition: AgentDefinition, key_id: str) -> NoReturn:
+    agent_id, tenant = definition.agent_id, definition.tenant_id
     since = f"since {_when(definition.valid_from_us)} (registry version {definition.version})"
     if definition.status is AgentStatus.RETIRED:
         raise AttributionError(
@@ -130,14 +144,7 @@ def attribute(action: Mapping[str, Any], view: RegistryView, ingest_us: int, sec
             "stop the runtime, or reactivate the agent in the registry if the suspension is over",
             registered_tenant_id=tenant,
         )
-    if action["tenant_id"] != tenant:
-        raise AttributionError(
-            "tenant_mismatch",
-            f"action claims tenant {action['tenant_id']!r} but agent {agent_id!r} is registered to tenant {tenant!r}: "
-            "correct the runtime's tenant_id, or register the agent for that tenant",
-            registered_tenant_id=tenant,
-        )
-    return definition
+    raise AssertionError(f"unhandled agent status {definition.status!r}")  # a new AgentStatus needs a rule here
 
 
 def _check_signature(
