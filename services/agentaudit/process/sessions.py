@@ -122,9 +122,9 @@ class SessionTracker:
     def check(self, action: Mapping[str, Any]) -> SessionCheck:
         agent_id, session_id = str(action["agent_id"]), str(action["session_id"])
         event_id, sequence = str(action["event_id"]), int(action["sequence"])
-        agent = self._agents.get(agent_id)
-        if agent is None:
-            agent = self._agents[agent_id] = _AgentState()
+        # A new agent gets its state only once an action of it is accepted, so a
+        # rejection leaves no trace at all.
+        agent = self._agents.get(agent_id) or _AgentState()
         session = agent.sessions.get(session_id)
         highest = session[0] if session else 0
 
@@ -144,6 +144,7 @@ class SessionTracker:
                 f"(highest accepted {highest}): the runtime reused or restarted the session's numbering, or resent an old action",
             )
         missing = sequence - highest - 1
+        self._agents.setdefault(agent_id, agent)
         self._accept(agent, session_id, session, sequence, event_id)
         if missing:
             first = "" if missing == 1 else f"{highest + 1}.."

@@ -74,6 +74,12 @@ def test_a_sequence_at_or_below_the_highest_is_a_regression(seq: int) -> None:
     assert tracker.to_state() == before
 
 
+def test_a_rejection_of_a_new_agent_leaves_no_state() -> None:
+    tracker = SessionTracker()
+    assert tracker.check(act(0, agent="new")).status is SessionStatus.SEQUENCE_REGRESSION
+    assert tracker.to_state()["agents"] == {}
+
+
 def test_a_replay_older_than_the_id_window_is_still_caught_by_its_sequence() -> None:
     tracker = SessionTracker(event_id_window=4)
     actions = [act(i) for i in range(1, 11)]
