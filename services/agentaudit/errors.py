@@ -36,3 +36,37 @@ class DecodeError(PermanentError):
 
 class ValidationError(PermanentError):
     """The message decoded, but a field breaks a rule of the audit record."""
+
+
+class AttributionError(PermanentError):
+    """The action cannot be attributed to a registered, active agent identity.
+
+    The action is rejected with this code and reason (and kept, like every
+    rejection), and an incident is raised whose severity depends on the code
+    (agentaudit.process.incidents). Codes are stable: dashboards, alert routes
+    and auditors' queries match on them.
+
+    registered_tenant_id is the tenant the agent is registered to, when the
+    agent was found; an incident goes to that tenant even when the action
+    claimed another one.
+    """
+
+    CODES = frozenset(
+        {
+            "unknown_agent",  # no definition of the agent as of ingest time
+            "unsigned",  # no key_id or no signature
+            "unknown_key",  # no key with that id valid at ingest time
+            "bad_signature",  # signature does not verify over the canonical form
+            "agent_retired",
+            "agent_suspended",
+            "tenant_mismatch",  # tenant_id differs from the registered tenant
+            "replayed_event_id",  # event id already accepted for this agent (SessionTracker)
+            "sequence_regression",  # session sequence repeats or goes back (SessionTracker)
+        }
+    )
+
+    def __init__(self, code: str, reason: str, *, registered_tenant_id: str | None = None) -> None:
+        if code not in self.CODES:
+            raise ValueError(f"unknown attribution code {code!r}")
+        super().__init__(code, reason)
+        self.registered_tenant_id = registered_tenant_id

@@ -116,3 +116,20 @@ def serve(port: int, host: str = "127.0.0.1") -> int | None:
     bound = int(server.server_address[1])
     log.info("metrics on http://%s:%d/metrics", host, bound)
     return bound
+
+
+# --- attribution --------------------------------------------------------------
+# Incremented by the caller of agentaudit.process.attribute / sessions (those stay pure).
+ATTRIBUTION_INCIDENTS = Counter(
+    "agentaudit_attribution_incidents_total",
+    "Incidents raised by attribution and session checks, by kind and severity.",
+    ["kind", "severity"],
+)
+ATTRIBUTION_SEQUENCE_GAPS = Counter(
+    "agentaudit_attribution_sequence_gaps_total",
+    "Accepted actions whose session sequence skipped ahead (the actions between never arrived).",
+)
+ATTRIBUTION_MISSING_ACTIONS = Counter(
+    "agentaudit_attribution_missing_actions_total",
+    "Session sequence numbers skipped by gaps: actions an agent numbered but the pipeline never received.",
+)

@@ -4,7 +4,9 @@ import pytest
 
 from agentaudit.admin import ensure_topics
 from agentaudit.emit import Emitter, Principal
+from agentaudit.registry.model import KeyAlgorithm
 from agentaudit.settings import Settings
+from agentaudit.signing import Ed25519Signer, canonical_bytes, verify
 from agentaudit.topics import Topic
 from tests.pipeline_support import CODEC, consume_all
 
@@ -26,3 +28,17 @@ def test_actions_arrive_keyed_by_agent_in_session_order(settings: Settings) -> N
         sequences = [a["sequence"] for a in actions if a["session_id"] == session.session_id]
         assert sequences == list(range(1, 41))
     assert {a["principal"]["id"] for a in actions} == {"alice", "nightly-job"}
+
+
+def test_signed_actions_verify_after_the_broker(settings: Settings) -> None:
+    signer = Ed25519Signer.generate("agent-8-key-1")
+    ensure_topics(settings, settings.kafka_bootstrap)
+    with Emitter(settings.kafka_bootstrap, "agent-8", "acme", topic=settings.topic(Topic.ACTIONS), signer=signer) as emitter:
+        session = emitter.session(Principal("user", "alice"))
+        ids = [session.emit("tool_call", tool="crm.lookup", attributes={"n": str(i), "a": "x"}) for i in range(20)]
+    messages = consume_all(settings, Topic.ACTIONS, len(ids))
+    actions = [CODEC.decode("AgentAction", m.value()) for m in messages]
+    assert sorted(a["event_id"] for a in actions) == sorted(ids)
+    for action in actions:
+        assert action["key_id"] == "agent-8-key-1"
+        assert verify(KeyAlgorithm.ED25519, signer.public_key_bytes(), canonical_bytes(action), action["signature"])

@@ -1,8 +1,10 @@
 """The SDK an agent runtime imports to emit its actions to agent.actions.
 
     from agentaudit.emit import Emitter, Principal
+    from agentaudit.signing import Ed25519Signer
 
-    with Emitter(bootstrap="127.0.0.1:9092", agent_id="support-bot", tenant_id="acme") as emitter:
+    signer = Ed25519Signer.from_pem("support-bot-2026-01", "/run/secrets/agentaudit/support-bot.pem")
+    with Emitter(bootstrap="127.0.0.1:9092", agent_id="support-bot", tenant_id="acme", signer=signer) as emitter:
         session = emitter.session(Principal("user", "alice"))
         session.emit("tool_call", tool="crm.lookup", resource="crm://customers/42",
                      parameters={"customer": 42}, outcome="success")
@@ -27,6 +29,7 @@ from agentaudit.emit.ids import uuid7
 from agentaudit.emit.policy import BLOCK, BufferFull
 from agentaudit.errors import AgentAuditError
 from agentaudit.metrics import EMIT_BUFFER_FULL, EMIT_DELIVERY_FAILURES, EMIT_EVENTS
+from agentaudit.signing import Signer, sign_action
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,9 @@ class Emitter:
     an event within delivery_timeout_s is reported to on_delivery_error and
     counted; close() flushes and raises EmitterClosed if any event is still
     unacknowledged, so a lost event is always visible to the runtime.
+    With a signer, every action is signed (key_id and signature set over its
+    canonical form, schemas/signing.md) before it is encoded; without one,
+    actions go out unsigned and attribution rejects them as `unsigned`.
     Thread-safe: sessions may emit from several threads.
     """
 
@@ -80,6 +86,7 @@ class Emitter:
         delivery_timeout_s: float = 120.0,
         on_delivery_error: DeliveryErrorHandler = _log_delivery_error,
         producer_config: Mapping[str, Any] | None = None,
+        signer: Signer | None = None,
     ) -> None:
         if not agent_id or not tenant_id:
             raise ValueError("agent_id and tenant_id are required")
@@ -88,6 +95,7 @@ class Emitter:
         self.topic = topic
         self._key = agent_id.encode()
         self._codec = codec or SingleObjectCodec()
+        self._signer = signer
         self._on_full = on_full
         self._on_delivery_error = on_delivery_error
         self._closed = False
@@ -115,11 +123,13 @@ class Emitter:
         """Encode and buffer one complete AgentAction; returns its event id.
 
         Sessions call this; use it directly only to send an action you built
-        yourself (it must carry this emitter's agent id).
+        yourself (it must carry this emitter's agent id). With a signer, any
+        key_id and signature the action has are replaced by the signer's.
         """
         if self._closed:
             raise EmitterClosed("emitter is closed")
-        value = self._codec.encode("AgentAction", dict(action))
+        datum = dict(action) if self._signer is None else sign_action(action, self._signer)
+        value = self._codec.encode("AgentAction", datum)
         event_id = str(action["event_id"])
         self._produce(event_id, value)
         EMIT_EVENTS.inc()
