@@ -6,7 +6,6 @@ import base64
 import json
 import stat
 import threading
-import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -42,11 +41,9 @@ codec = SingleObjectCodec()
 
 @pytest.fixture
 def registry_settings(settings: Settings) -> Settings:
-    """The test's settings with a KEK, the registry topic and a pipeline keyring."""
-    configured = settings.with_changes(kek=base64.b64encode(uuid.uuid4().bytes * 2).decode())
-    ensure_topics(configured, configured.kafka_bootstrap)
-    Keyring.create(configured)
-    return configured
+    """The test's settings (a KEK file and a pipeline keyring, from conftest) with the registry topic."""
+    ensure_topics(settings, settings.kafka_bootstrap)
+    return settings
 
 
 def writer(settings: Settings) -> RegistryWriter:
@@ -196,7 +193,7 @@ def test_a_missing_or_short_lived_registry_topic_is_refused(settings: Settings) 
 def agents_cli(settings: Settings, *args: str) -> tuple[int, str]:
     """Run `agentaudit agents …` as main() would: (exit code, stdout + stderr + the error main prints)."""
     _register()
-    env = {**settings.to_env(), "AGENTAUDIT_KEK": settings.kek}  # to_env() never passes the KEK on
+    env = settings.to_env()  # the KEK travels as AGENTAUDIT_KEK_FILE; to_env() never passes an inline KEK on
     result = CliRunner().invoke(cli, ["agents", *args], env=env)
     output = result.stdout + result.stderr
     if isinstance(result.exception, AgentAuditError):
@@ -298,7 +295,7 @@ def test_cli_auditors_verify_with_exported_public_keys_without_the_kek(
     assert code == 0, out
     exported = tmp_path / "pipeline-public-keys.json"
     exported.write_text(json.dumps(Keyring.load(registry_settings).export_public()))
-    auditor = registry_settings.with_changes(kek="", home=tmp_path / "auditor")  # no KEK, no keyring
+    auditor = registry_settings.with_changes(kek="", kek_file="", home=tmp_path / "auditor")  # no KEK, no keyring
     code, out = agents_cli(auditor, "show", "audited-bot", "--public-keys", str(exported))
     assert code == 0 and "audited-bot (A)" in out, out
     code, out = agents_cli(auditor, "show", "audited-bot")
