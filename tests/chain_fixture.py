@@ -23,6 +23,7 @@ from agentaudit.sink.rows import RECORDS_TABLE, SEALS_TABLE, COLUMNS, record_row
 from agentaudit.store import quote_identifier
 from tests.avro_support import action
 from tests.chain_support import TestSigner
+from tests.identity_support import NoSecrets, StaticRegistry, signed
 from tests.sink_support import BASE_US, event_id
 
 SECOND = 1_000_000
@@ -47,10 +48,11 @@ def store_chains(
     codec = SingleObjectCodec()
     signer = TestSigner()
     producer = Producer({"bootstrap.servers": "127.0.0.1:9"})  # render() and advance() do no I/O
-    handler = BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), signer)
+    names = [f"agent-{i}" for i in range(agents)]
+    handler = BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), signer,
+                           StaticRegistry(*names), NoSecrets())
     stage = ChainStage(0, {}, -1, handler.policy, handler.seal_form, signer)
     record_rows, seal_rows = [], []
-    names = [f"agent-{i}" for i in range(agents)]
     start = (BASE_US // (interval_s * SECOND)) * interval_s * SECOND
 
     def seals_of(sealed: list) -> None:  # type: ignore[type-arg]
@@ -59,14 +61,20 @@ def store_chains(
             seal_rows.append(seal_row(codec.decode("Seal", value), value))
 
     offset = 0
+    quiet_us = 3 * interval_s * SECOND  # a quiet stretch half way: idle seals between busy ones
     for n in range(records):
         agent = names[n % agents]
-        now = start + n * step_us
+        now = start + n * step_us + (quiet_us if n >= records // 2 else 0)
+        if n == records // 2:
+            for k in range(1, 4):
+                tick = {"topic": "t.agent.actions", "partition": 0, "offset": offset}
+                seals_of(stage.advance(start + n * step_us + k * interval_s * SECOND, tick))
+                offset += 1
         source = {"topic": "t.agent.actions", "partition": 0, "offset": offset}
         seals_of(stage.advance(now, source))
-        value = codec.encode("AgentAction", action(
+        value = codec.encode("AgentAction", signed(action(
             event_id=event_id(n + 1), agent_id=agent, sequence=n // agents + 1, agent_time=now - 1000,
-        ))
+        )))
         msg = Input("t.agent.actions", 0, offset, agent.encode(), value, now // 1000, LOG_APPEND_TIME)
         topic, out, sealed = handler.render(msg, stage)
         assert topic == "t.audit.records", codec.decode("Rejection", out)
@@ -74,7 +82,7 @@ def store_chains(
         seals_of(sealed)
         offset += 1
     # Quiet time: ticks only, so every chain gets its time seal, idle or not.
-    end = start + records * step_us
+    end = start + records * step_us + quiet_us
     for k in range(1, 4):
         seals_of(stage.advance(end + k * interval_s * SECOND, {"topic": "t.agent.actions", "partition": 0,
                                                                  "offset": offset}))

@@ -17,6 +17,7 @@ from confluent_kafka.admin import AdminClient
 from agentaudit.admin import ensure_topics
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.demo.driver import Driver
+from agentaudit.demo.identities import enroll
 from agentaudit.demo.run import wait_until_stored
 from agentaudit.demo.stack import Offsets, Service
 from agentaudit.demo.workload import Workload, agents
@@ -75,8 +76,10 @@ def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(se
     # Small sink batches so that a kill lands between and inside batches.
     settings = settings.with_changes(sink_batch=250, sink_linger_s=0.2, process_batch=200)
     ensure_topics(settings, settings.kafka_bootstrap)
-    driver = Driver(settings.kafka_bootstrap, settings.topic(Topic.ACTIONS), SingleObjectCodec())
-    driver.run(Workload(agents(5), bad_ratio=0.05, seed=11).plan(6000))
+    profiles = agents(5)
+    signers = enroll(settings, settings.kafka_bootstrap, profiles, lambda _line: None)
+    driver = Driver(settings.kafka_bootstrap, settings.topic(Topic.ACTIONS), SingleObjectCodec(), signers)
+    driver.run(Workload(profiles, bad_ratio=0.05, seed=11).plan(6000))
     driver.close()
     expected_reasons = {k: v for k, v in driver.expected.items() if k != "recorded"}
 

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 
 import pytest
 
 from agentaudit.admin import ensure_topics
+from agentaudit.demo.identities import enroll
 from agentaudit.demo.stack import Service
+from agentaudit.demo.workload import AgentProfile
 from agentaudit.emit import Emitter, Principal
 from agentaudit.settings import Settings
+from agentaudit.signing import Ed25519Signer, Signer, sign_action
 from agentaudit.topics import MIB, Topic
 from tests.pipeline_support import CODEC, consume_all, raw_producer, running
 from tests.avro_support import action
@@ -38,22 +42,68 @@ def bad_inputs() -> dict[str, bytes]:
     }
 
 
+def enrolled(settings: Settings) -> dict[str, Signer]:
+    """agent-1 signs with Ed25519, agent-h with HMAC-SHA256; both registered on the real registry topic."""
+    profiles = [AgentProfile("agent-1", "acme", "support", ("alice",)), AgentProfile("agent-h", "acme", "ingest", ("bob",))]
+    return enroll(settings, settings.kafka_bootstrap, profiles, lambda _line: None, hmac_agents=1)
+
+
+def attribution_failures(signers: dict[str, Signer]) -> dict[str, list[bytes]]:
+    """Well-formed actions attribution must refuse, keyed by reason; replays come as original + copy."""
+    encode = CODEC.encode
+    genuine = signers["agent-1"]
+    forged = sign_action(now_action(event_id=str(uuid.uuid4())), Ed25519Signer.generate(genuine.key_id))
+    ghost = sign_action(now_action(agent_id="ghost", event_id=str(uuid.uuid4())), Ed25519Signer.generate("g"))
+    replayed = encode("AgentAction", sign_action(now_action(event_id=str(uuid.uuid4()), session_id="r"), genuine))
+    ahead = sign_action(now_action(event_id=str(uuid.uuid4()), session_id="b", sequence=2), genuine)
+    behind = sign_action(now_action(event_id=str(uuid.uuid4()), session_id="b", sequence=1), genuine)
+    return {
+        "bad_signature": [encode("AgentAction", forged)],
+        "unknown_agent": [encode("AgentAction", ghost)],
+        "replayed_event_id": [replayed, replayed],
+        "sequence_regression": [encode("AgentAction", ahead), encode("AgentAction", behind)],
+    }
+
+
 def test_bad_input_lands_in_rejected_with_reason_and_bytes_and_good_input_flows(settings: Settings) -> None:
     ensure_topics(settings, settings.kafka_bootstrap)
+    signers = enrolled(settings)
     producer = raw_producer(settings)
     topic = settings.topic(Topic.ACTIONS)
     bad = bad_inputs()
     # Bad input first: the pipeline must keep going and accept what follows.
     for value in bad.values():
         producer.produce(topic, value, b"agent-1")
+    refused = attribution_failures(signers)
+    for reason, values in refused.items():
+        for value in values:
+            producer.produce(topic, value, b"ghost" if reason == "unknown_agent" else b"agent-1")
     assert producer.flush(30) == 0
-    with Emitter(settings.kafka_bootstrap, "agent-1", "acme", topic=topic) as emitter:
-        session = emitter.session(Principal("user", "alice"))
-        sent = [session.emit("tool_call", tool="crm.lookup", parameters={"n": i}) for i in range(50)]
+    sent = []
+    for agent_id in ("agent-1", "agent-h"):
+        with Emitter(settings.kafka_bootstrap, agent_id, "acme", topic=topic, signer=signers[agent_id]) as emitter:
+            session = emitter.session(Principal("user", "alice"))
+            sent += [session.emit("tool_call", tool="crm.lookup", parameters={"n": i}) for i in range(25)]
 
     with running(Service("processor", ["process"], settings)):
-        rejected = consume_all(settings, Topic.REJECTED, len(bad))
-        records = consume_all(settings, Topic.RECORDS, len(sent))
+        rejected = consume_all(settings, Topic.REJECTED, len(bad) + len(refused))
+        records = consume_all(settings, Topic.RECORDS, len(sent) + 2)  # + the replayed and the out-of-order originals
+        incidents = consume_all(settings, Topic.INCIDENTS, len(refused) + 1)
+
+    by_kind = {CODEC.decode("Incident", m.value())["rule_id"].removeprefix("attribution."):
+               CODEC.decode("Incident", m.value()) for m in incidents}
+    # session "b" started at 2: accepted, with a gap incident, before its 1 was refused
+    assert set(by_kind) == {*refused, "sequence_gap"}
+    assert by_kind["bad_signature"]["severity"] == "critical"
+    for msg in rejected:
+        rejection = CODEC.decode("Rejection", msg.value())
+        if rejection["reason_code"] in refused:
+            assert rejection["original"] == refused[rejection["reason_code"]][-1]
+    rejected = [m for m in rejected if CODEC.decode("Rejection", m.value())["reason_code"] not in refused]
+    stored = [CODEC.decode("AuditRecord", m.value()) for m in records]
+    assert all(r["attribution"] and r["chain"] for r in stored)
+    assert {r["attribution"]["algorithm"] for r in stored} == {"ed25519", "hmac-sha256"}
+    records = [m for m, r in zip(records, stored, strict=True) if r["action"]["session_id"] not in ("r", "b")]
 
     by_reason = {}
     for msg in rejected:
@@ -67,15 +117,20 @@ def test_bad_input_lands_in_rejected_with_reason_and_bytes_and_good_input_flows(
         assert rejection["source"]["topic"] == topic
         assert rejection["reason"], reason
         assert rejection["agent_id"] == "agent-1"
-    assert [CODEC.decode("AuditRecord", m.value())["action"]["event_id"] for m in records] == sent
+    actions = [CODEC.decode("AuditRecord", m.value())["action"] for m in records]
+    for agent_id in ("agent-1", "agent-h"):  # each agent's records in the order it emitted them
+        mine = [a["event_id"] for a in actions if a["agent_id"] == agent_id]
+        assert mine == [e for e, owner in zip(sent, ["agent-1"] * 25 + ["agent-h"] * 25, strict=True) if owner == agent_id]
 
 
 def test_record_time_is_the_brokers_not_the_agents(settings: Settings) -> None:
     ensure_topics(settings, settings.kafka_bootstrap)
+    signers = enrolled(settings)
     topic = settings.topic(Topic.ACTIONS)
     lagging = time.time_ns() // 1000 - 3_600 * 10**6  # an agent clock an hour slow, within limits
     producer = raw_producer(settings)
-    producer.produce(topic, CODEC.encode("AgentAction", action(agent_time=lagging)), b"agent-1")
+    producer.produce(topic, CODEC.encode("AgentAction", sign_action(action(agent_time=lagging), signers["agent-1"])),
+                     b"agent-1")
     assert producer.flush(30) == 0
     before = time.time_ns() // 1000
     with running(Service("processor", ["process"], settings)):

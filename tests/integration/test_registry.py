@@ -222,7 +222,8 @@ def test_cli_register_show_suspend_history(registry_settings: Settings, tmp_path
     assert code == 0, out
     assert "status        active (version 1" in out and "crm://accounts/*" in out
     assert "by change     #1 register by alice, approved by bob: CHG-42" in out
-    registered_at = datetime.now(UTC)
+    code, out = agents_cli(registry_settings, "show", "billing-bot", "--json")
+    registered_at = datetime.fromisoformat(json.loads(out)["valid_from"].replace("Z", "+00:00"))
 
     code, out = agents_cli(registry_settings, "suspend", "billing-bot", "--actor", "carol", "--approver", "dave",
                            "--reason", "INC-7 misbehaving")

@@ -14,9 +14,13 @@ from agentaudit.settings import Settings
 @click.option("--rate", default=1_000.0, show_default=True, help="Actions per second for the latency runs.")
 @click.option("--latency-seconds", "latency_s", default=20.0, show_default=True, help="Length of each latency run.")
 @click.option("--processors", default=1, show_default=True, help="Processor replicas (one faust worker each).")
+@click.option("--keys", type=click.Choice(["ed25519", "hmac"]), default="ed25519", show_default=True,
+              help="What the simulated agents sign with; the processor verifies every signature.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_obj
-def bench_command(settings: Settings, events: int, rate: float, latency_s: float, processors: int, as_json: bool) -> None:
+def bench_command(
+    settings: Settings, events: int, rate: float, latency_s: float, processors: int, keys: str, as_json: bool
+) -> None:
     """Measure end-to-end throughput and latency beside a raw Kafka relay.
 
     On one broker in one run: a bare confluent-kafka consume→produce relay,
@@ -28,7 +32,7 @@ def bench_command(settings: Settings, events: int, rate: float, latency_s: float
     """
     from agentaudit.bench.pipeline import BenchPlan, run_bench
 
-    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors)
+    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors, keys=keys)
     result = run_bench(settings, plan, lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -36,5 +40,5 @@ def bench_command(settings: Settings, events: int, rate: float, latency_s: float
     rl, pl = result["relay_latency"], result["pipeline_latency"]
     click.echo(f"\n{'':<34}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}   (latency at {rate:,.0f}/s)")
     click.echo(f"{'raw confluent-kafka relay':<34}{result['relay_throughput']:>10,.0f}{rl['p50'] * 1e3:>9.0f}{rl['p99'] * 1e3:>9.0f}")
-    click.echo(f"{f'pipeline, {processors} processor(s)':<34}{result['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
+    click.echo(f"{f'pipeline, {processors} proc., {keys}':<34}{result['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
     click.echo(f"{'pipeline / relay':<34}{result['ratio']:>10.3f}")

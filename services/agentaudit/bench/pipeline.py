@@ -23,7 +23,8 @@ from agentaudit.admin import ensure_topics
 from agentaudit.bench.relay import preload, relay, relay_latency
 from agentaudit.codec import make_codec
 from agentaudit.demo.driver import Driver
-from agentaudit.demo.run import Echo, local_bootstrap, wait_until_stored
+from agentaudit.demo.identities import enroll
+from agentaudit.demo.run import Echo, ensure_keyring, local_bootstrap, wait_until_stored
 from agentaudit.demo.stack import Offsets, Service
 from agentaudit.demo.workload import Act, Workload, agents
 from agentaudit.settings import Settings
@@ -36,6 +37,7 @@ class BenchPlan:
     rate: float = 1_000.0
     latency_s: float = 20.0
     processors: int = 1
+    keys: str = "ed25519"  # what the agents sign with: ed25519, or hmac (the high-volume option)
 
 
 def _relay_topics(bootstrap: str, prefix: str, partitions: int) -> tuple[str, str]:
@@ -65,7 +67,8 @@ def run_bench(settings: Settings, plan: BenchPlan, echo: Echo) -> dict[str, Any]
     run = uuid.uuid4().hex[:6]
     settings = settings.with_changes(kafka_bootstrap=bootstrap, topic_prefix=f"bench{run}.",
                                      home=settings.home / "bench")
-    result: dict[str, Any] = {"events": plan.events, "rate": plan.rate, "processors": plan.processors}
+    result: dict[str, Any] = {"events": plan.events, "rate": plan.rate, "processors": plan.processors,
+                              "keys": plan.keys}
     try:
         source, target = _relay_topics(bootstrap, f"{settings.topic_prefix}relay.", settings.partitions)
         values = _sample_values(settings, plan.events)
@@ -94,15 +97,18 @@ def _pipeline(settings: Settings, plan: BenchPlan, echo: Echo) -> dict[str, Any]
     topic = settings.topic(Topic.ACTIONS)
     profiles = agents(8)
     out: dict[str, Any] = {}
+    ensure_keyring(settings, echo)
+    signers = enroll(settings, settings.kafka_bootstrap, profiles, echo,
+                     hmac_agents=len(profiles) if plan.keys == "hmac" else 0)
     try:
         for service in services:
             service.start()
-        warm = Driver(settings.kafka_bootstrap, topic, codec)
+        warm = Driver(settings.kafka_bootstrap, topic, codec, signers)
         warm.run(Workload(profiles, 0.0, seed=1).plan(200))
         warm.close()
         wait_until_stored(offsets, settings, services, 120, lambda _line: None)
         echo(f"pipeline: warmed up; emitting {plan.events:,} actions as fast as the emitters go")
-        driver = Driver(settings.kafka_bootstrap, topic, codec)
+        driver = Driver(settings.kafka_bootstrap, topic, codec, signers)
         started = time.perf_counter()
         driver.run(Workload(profiles, 0.0, seed=2).plan(plan.events))
         driver.close()
@@ -110,7 +116,7 @@ def _pipeline(settings: Settings, plan: BenchPlan, echo: Echo) -> dict[str, Any]
         out["pipeline_throughput"] = plan.events / (time.perf_counter() - started)
         echo(f"pipeline: {out['pipeline_throughput']:,.0f} events/s end to end")
         latency_from = datetime.now(UTC)
-        paced = Driver(settings.kafka_bootstrap, topic, codec)
+        paced = Driver(settings.kafka_bootstrap, topic, codec, signers)
         paced.run(Workload(profiles, 0.0, seed=3).plan(int(plan.rate * plan.latency_s)), plan.rate)
         paced.close()
         wait_until_stored(offsets, settings, services, 600, echo)

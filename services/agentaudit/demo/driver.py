@@ -8,17 +8,19 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from confluent_kafka import Producer
 
 from agentaudit.codec import Codec
 from agentaudit.emit import Emitter, Principal, Session, uuid7
+from agentaudit.signing import Ed25519Signer, Signer, sign_action
 from agentaudit.demo.workload import Act, Breakage, Step
 from agentaudit.topics import MIB
 
 Progress = Callable[[int], None]
+GHOST = "ghost-agent"  # never registered: its actions must be rejected as unknown_agent
 # The simulated agents start on a broker that may be seconds old, where
 # librdkafka warns while the transaction coordinator loads; errors still show.
 QUIET = {"log_level": 3}
@@ -31,10 +33,14 @@ class Driver:
     malformed messages by the rejection reason they must produce.
     """
 
-    def __init__(self, bootstrap: str, topic: str, codec: Codec) -> None:
+    def __init__(
+        self, bootstrap: str, topic: str, codec: Codec, signers: Mapping[str, Signer] | None = None
+    ) -> None:
+        """signers: each registered agent's key (demo.identities.enroll); without, actions go unsigned."""
         self.bootstrap = bootstrap
         self.topic = topic
         self.codec = codec
+        self.signers = dict(signers or {})
         self.expected: Counter[str] = Counter()
         self._emitters: dict[str, Emitter] = {}
         self._sessions: dict[tuple[str, int], Session] = {}
@@ -49,6 +55,10 @@ class Driver:
             if isinstance(step, Act):
                 self._act(step)
                 self.expected["recorded"] += 1
+            elif step.reason == "replayed_event_id":  # an action, then the same bytes again
+                self._replay(step)
+                self.expected["recorded"] += 1
+                self.expected[step.reason] += 1
             else:
                 self._break(step)
                 self.expected[step.reason] += 1
@@ -71,7 +81,7 @@ class Driver:
     def _emitter(self, agent_id: str, tenant_id: str) -> Emitter:
         if agent_id not in self._emitters:
             self._emitters[agent_id] = Emitter(self.bootstrap, agent_id, tenant_id, topic=self.topic, codec=self.codec,
-                                               producer_config=QUIET)
+                                               producer_config=QUIET, signer=self.signers.get(agent_id))
         return self._emitters[agent_id]
 
     def _act(self, act: Act) -> None:
@@ -94,8 +104,20 @@ class Driver:
         action.update(overrides)
         return action
 
+    def _signed(self, breakage: Breakage, **overrides: Any) -> dict[str, Any]:
+        action = self._valid(breakage, **overrides)
+        signer = self.signers.get(action["agent_id"])
+        return sign_action(action, signer) if signer else action
+
+    def _replay(self, breakage: Breakage) -> None:
+        """A captured action sent again: the copy must be rejected, the original kept."""
+        value = self.codec.encode("AgentAction", self._signed(breakage))
+        for _ in range(2):
+            self._raw.produce(self.topic, value, breakage.agent.agent_id.encode())
+        self._raw.poll(0)
+
     def _break(self, breakage: Breakage) -> None:
-        key = breakage.agent.agent_id.encode()
+        key = (GHOST if breakage.reason == "unknown_agent" else breakage.agent.agent_id).encode()
         value = self._malformed(breakage)
         self._raw.produce(self.topic, value, key)
         self._raw.poll(0)
@@ -121,6 +143,14 @@ class Driver:
                 return encode("AgentAction", self._valid(breakage, agent_time=time.time_ns() // 1000 + 3600 * 10**6))
             case "invalid_field":
                 return encode("AgentAction", self._valid(breakage, sequence=0))
+            case "bad_signature":  # signed in the agent's name with a key that is not its own
+                action = self._valid(breakage)
+                genuine = self.signers.get(action["agent_id"])
+                forger = Ed25519Signer.generate(genuine.key_id if genuine else "forged")
+                return encode("AgentAction", sign_action(action, forger))
+            case "unknown_agent":  # a well-formed, signed action from an agent nobody registered
+                action = self._valid(breakage, agent_id=GHOST)
+                return encode("AgentAction", sign_action(action, Ed25519Signer.generate("ghost-key")))
             case "too_large":
                 return encode("AgentAction", self._valid(breakage, parameters=json.dumps({"blob": "x" * (MIB + 1)})))
         raise ValueError(f"unknown breakage {breakage.reason!r}")

@@ -17,6 +17,7 @@ from confluent_kafka import KafkaException
 
 from agentaudit.codec import make_codec
 from agentaudit.demo.driver import Driver
+from agentaudit.demo.identities import enroll
 from agentaudit.demo.stack import Offsets, Service
 from agentaudit.demo.workload import Workload, agents
 from agentaudit.errors import AgentAuditError
@@ -143,8 +144,10 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
             echo(f"{service.name}: started (pid {service.pid}, log {service.log_path})")
         started = datetime.now(UTC) - timedelta(seconds=1)
         profiles = agents(plan.agents)
-        echo(f"workload: {plan.events} actions from {len(profiles)} agents, ~{plan.bad_ratio:.0%} malformed on purpose")
-        driver = Driver(bootstrap, settings.topic(Topic.ACTIONS), make_codec(settings))
+        signers = enroll(settings, bootstrap, profiles, echo)
+        echo(f"workload: {plan.events} actions from {len(profiles)} agents, ~{plan.bad_ratio:.0%} malformed or "
+             "forged on purpose")
+        driver = Driver(bootstrap, settings.topic(Topic.ACTIONS), make_codec(settings), signers)
 
         def progress(sent: int) -> None:
             if sent % 5000 == 0:
@@ -159,13 +162,16 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
             wait_until_stored(offsets, settings, services, plan.timeout_s, echo)
             echo(f"  stored everything {time.monotonic() - t0:.1f}s after the first action")
             wait_until_sealed(offsets, settings, services, plan.timeout_s, echo)
+            incidents = offsets.end(settings.topic(Topic.INCIDENTS))
         finally:
             offsets.close()
     finally:
         for service in reversed(services):  # the sink first: it holds the embedded database
             service.stop()
         restore_kafka()
-    return _summarize(settings, started, driver.expected)
+    result = _summarize(settings, started, driver.expected)
+    result["incidents"] = incidents
+    return result
 
 
 def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> dict[str, Any]:
@@ -204,6 +210,7 @@ def report(result: dict[str, Any], home: str) -> str:
         lines.append(f"    {reason:<16} {result['rejected_by_reason'].get(reason, 0):>6} (expected {expected.get(reason, 0)})")
     lines.append("  by action: " + ", ".join(f"{k} {v}" for k, v in result["by_action"].items()))
     lines.append("  by outcome: " + ", ".join(f"{k} {v}" for k, v in result["by_outcome"].items()))
+    lines.append(f"  incidents raised on audit.incidents (all runs): {result['incidents']}")
     v = result["verify"]
     lines.append(
         f"  verify: {v['records']} records in {v['agents']} agent chains, {v['seals']} signed seals, "

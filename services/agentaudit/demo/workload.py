@@ -51,8 +51,8 @@ TENANTS = ("acme", "globex", "initech")
 MODELS = (("anthropic", "claude-sonnet-4"), ("openai", "gpt-4.1"), ("google", "gemini-2.5-pro"))
 # One of each kind the processor must reject; "too_large" is rare because each is over 1 MiB.
 BREAKAGES = ("not_avro", "empty_value", "unknown_schema", "missing_field", "invalid_utf8",
-             "clock_skew", "invalid_field", "too_large")
-BREAKAGE_WEIGHTS = (20, 10, 10, 15, 10, 20, 14, 1)
+             "clock_skew", "invalid_field", "too_large", "bad_signature", "unknown_agent", "replayed_event_id")
+BREAKAGE_WEIGHTS = (20, 10, 10, 15, 10, 20, 14, 1, 10, 10, 10)
 
 
 def agents(count: int) -> list[AgentProfile]:

@@ -21,7 +21,7 @@ import os
 import time
 import traceback
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 from confluent_kafka import KafkaError, Message, Producer
@@ -31,8 +31,11 @@ from agentaudit.chain.forms import PrefixForm, chain_link_tail
 from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
 from agentaudit.codec import Codec
 from agentaudit.codec.schemas import load_schemas
-from agentaudit.errors import PermanentError
+from agentaudit.errors import AttributionError, PermanentError
 from agentaudit.metrics import (
+    ATTRIBUTION_INCIDENTS,
+    ATTRIBUTION_MISSING_ACTIONS,
+    ATTRIBUTION_SEQUENCE_GAPS,
     PROCESS_BATCH,
     PROCESS_IN,
     PROCESS_INGEST_LAG,
@@ -44,6 +47,10 @@ from agentaudit.metrics import (
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
 )
+from agentaudit.process.attribute import SecretOpener, attribute
+from agentaudit.process.incidents import gap_incident, rejection_incident
+from agentaudit.process.sessions import SessionStatus
+from agentaudit.registry.model import RegistryView
 from agentaudit.process.chaining import ChainStage, SealPolicy
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
@@ -87,6 +94,15 @@ sees the same ticks at the same offsets. A tick carries nothing but its stamp;
 a message that looks like one can at most advance sealing, never hide data."""
 
 
+class Registry(Protocol):
+    """What the handler needs of the registry (agentaudit.registry.store.RegistryFollower)."""
+
+    @property
+    def view(self) -> RegistryView: ...
+
+    def sync(self, timeout_s: float | None = None) -> int: ...
+
+
 def is_tick(msg: Input) -> bool:
     return msg.key == TICK_KEY and not msg.value
 
@@ -106,9 +122,12 @@ class BatchHandler:
     """
 
     def __init__(
-        self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner
+        self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner,
+        registry: Registry, secrets: SecretOpener,
     ) -> None:
         self.codec = codec
+        self.registry = registry
+        self.secrets = secrets
         self.limits = limits_of(settings)
         self.producer = producer
         self.store = store
@@ -120,8 +139,10 @@ class BatchHandler:
         self.records_topic = settings.topic(Topic.RECORDS)
         self.rejected_topic = settings.topic(Topic.REJECTED)
         self.seals_topic = settings.topic(Topic.SEALS)
+        self.incidents_topic = settings.topic(Topic.INCIDENTS)
         self.alarm_ratio = settings.rejection_alarm_ratio
         self.stages: dict[int, ChainStage] = {}
+        self._incidents: list[dict[str, Any]] = []  # raised by the input being rendered
         self._failures: list[KafkaError] = []
 
     async def __call__(self, events: Sequence[EventT[bytes]]) -> None:
@@ -129,6 +150,9 @@ class BatchHandler:
         rejected = inputs = 0
         newest_ingest_ms = 0
         touched: dict[int, int] = {}  # partition -> highest offset of the batch
+        # Every registry change made before these actions were ingested is
+        # readable now (changes take effect after a delay: registry.store).
+        await asyncio.get_running_loop().run_in_executor(None, self.registry.sync)
         for event in events:
             msg = to_input(event)
             stage = await self._stage(msg.partition)
@@ -149,10 +173,15 @@ class BatchHandler:
                 continue
             self._produce(topic, msg.partition, msg.key, value)
             self._publish_seals(seals, msg.partition)
+            for incident in self._incidents:
+                self._produce(self.incidents_topic, msg.partition, msg.key, self.codec.encode("Incident", incident))
+            self._incidents.clear()
             rejected += topic == self.rejected_topic
         await self._flush()
         for partition, offset in touched.items():
             stage = self.stages[partition]
+            for agent_id in stage.dirty:
+                stage.states[agent_id].sessions = stage.sessions.agent_state(agent_id)
             self.store.save(partition, (stage.states[a] for a in stage.dirty), offset, self._delivered)
             stage.dirty.clear()
             stage.watermark = offset
@@ -172,25 +201,26 @@ class BatchHandler:
         and a bug that trips on every input shows up as the rejection alarm.
         Nothing after stage.link() may raise: a linked record must be written.
         """
+        self._incidents.clear()
         try:
             outcome = evaluate(msg, self.codec, self.limits)
             if outcome.record is not None:
-                action = outcome.record["action"]
+                record = outcome.record
+                action = record["action"]
                 if stage.applied(action["agent_id"], msg.offset):
                     return None, b"", []
-                body = self.record_form.encode(outcome.record)
-                header = self.codec.header("AuditRecord")
-                link, seals = stage.link(
-                    action["agent_id"], action["tenant_id"], body, outcome.record["ingest_time"],
-                    outcome.record["source"],
-                )
-                value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
-                return self.records_topic, value, seals
+                try:
+                    return self._chain(msg, stage, record)
+                except AttributionError as refused:
+                    self._raise_incident(rejection_incident(refused, action, msg, record["ingest_time"]))
+                    outcome = reject(msg, refused, action)
         except Exception as exc:
             log.exception("processing error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             where = traceback.extract_tb(exc.__traceback__)[-1]
-            error = PermanentError("processing_error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})")
-            outcome = reject(msg, error, None)
+            failure = PermanentError(
+                "processing_error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
+            )
+            outcome = reject(msg, failure, None)
         rejection: dict[str, Any] = outcome.rejection  # type: ignore[assignment]
         agent_id = rejection["agent_id"]
         if agent_id is not None:
@@ -203,6 +233,33 @@ class BatchHandler:
             msg.topic, msg.partition, msg.offset, rejection["reason_code"], rejection["reason"],
         )
         return self.rejected_topic, self.codec.encode("Rejection", rejection), []
+
+    def _chain(self, msg: Input, stage: ChainStage, record: dict[str, Any]) -> tuple[str, bytes, list[SealedBytes]]:
+        """Attribute, check the session, then link: the order in which nothing can fail after a state change."""
+        action = record["action"]
+        definition = attribute(action, self.registry.view, record["ingest_time"], self.secrets)
+        key = definition.key(action["key_id"], record["ingest_time"])
+        assert key is not None  # attribute() verified the signature with it
+        record["attribution"] = {
+            "agent_version": definition.version, "key_id": key.key_id, "algorithm": key.algorithm.value,
+        }
+        body = self.record_form.encode(record)
+        header = self.codec.header("AuditRecord")
+        check = stage.sessions.check(action)  # records the action as seen unless it rejects it
+        if check.rejected:
+            raise check.error(definition.tenant_id)
+        if check.status is SessionStatus.GAP:
+            ATTRIBUTION_SEQUENCE_GAPS.inc()
+            ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
+            self._raise_incident(gap_incident(check, action, msg, record["ingest_time"],
+                                              registered_tenant_id=definition.tenant_id))
+        link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])
+        value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
+        return self.records_topic, value, seals
+
+    def _raise_incident(self, incident: dict[str, Any]) -> None:
+        ATTRIBUTION_INCIDENTS.labels(kind=incident["rule_id"], severity=incident["severity"]).inc()
+        self._incidents.append(incident)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the state of partitions this worker no longer owns; reloaded if they come back."""
@@ -217,6 +274,8 @@ class BatchHandler:
             states, watermark = await loop.run_in_executor(None, self.store.load, partition)
             PROCESS_STATE_RESTORE.observe(time.monotonic() - started)
             stage = ChainStage(partition, states, watermark, self.policy, self.seal_form, self.signer)
+            for agent_id, state in states.items():
+                stage.sessions.restore_agent(agent_id, state.sessions)
             self.stages[partition] = stage
         return stage
 
@@ -288,7 +347,9 @@ def tick_interval_s(settings: Settings) -> float:
     return max(1.0, min(settings.seal_interval_s / 4, 15.0))
 
 
-def make_app(settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner) -> faust.App:
+def make_app(
+    settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner, registry: Registry, secrets: SecretOpener
+) -> faust.App:
     """Build the processor app; topics must already exist (agentaudit topics ensure)."""
     datadir = settings.home / "faust"
     datadir.mkdir(parents=True, exist_ok=True)
@@ -311,7 +372,9 @@ def make_app(settings: Settings, bootstrap: str, codec: Codec, signer: SealSigne
     )
     actions = app.topic(settings.topic(Topic.ACTIONS), key_type=bytes, value_type=bytes)
     producer = output_producer(settings, bootstrap)
-    handle = BatchHandler(settings, codec, producer, StateStore(settings, bootstrap, producer), signer)
+    handle = BatchHandler(
+        settings, codec, producer, StateStore(settings, bootstrap, producer), signer, registry, secrets
+    )
     actions_topic = settings.topic(Topic.ACTIONS)
 
     @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # faust's receiver type is narrower than its calls

@@ -25,6 +25,13 @@ from typing import Any
 from agentaudit.chain.merkle import Frontier
 from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
 from agentaudit.chain.state import ChainState
+from agentaudit.process.sessions import SessionTracker
+
+
+SESSION_WINDOW = 256
+"""Recent event ids and active sessions remembered per agent. Saved with the
+agent's chain state after every batch that touched it, so kept to a few KB;
+an older replay is still caught as a sequence regression."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,9 @@ class ChainStage:
         self.form = form
         self.signer = signer
         self.dirty: set[str] = set()
+        # Per-session sequence and replay checks; each agent's part is saved
+        # with its chain state (kept small: see SESSION_WINDOW).
+        self.sessions = SessionTracker(SESSION_WINDOW, SESSION_WINDOW)
         self._due = [(s.period_end_us, s.agent_id) for s in states.values()]
         heapq.heapify(self._due)
 

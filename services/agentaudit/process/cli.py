@@ -30,14 +30,27 @@ def process_command(settings: Settings, loglevel: str) -> None:
     from agentaudit.admin import ensure_topics
     from agentaudit.codec import make_codec
     from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.crypto import load_kek
     from agentaudit.keyring import Keyring
     from agentaudit.process.app import make_app
+    from agentaudit.process.attribute import CachingSecretOpener
+    from agentaudit.registry.secrets import KekSecretOpener
+    from agentaudit.registry.store import RegistryFollower
 
     keyring = Keyring.load(settings)  # before anything starts: no key, no seals, no processor
+    secrets = CachingSecretOpener(KekSecretOpener(load_kek(settings)))
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
+    codec = make_codec(settings)
+    # The whole registry, verified entry by entry against the pipeline's keys
+    # (re-read from the keyring after a rotation), then followed.
+    registry = RegistryFollower(
+        settings, bootstrap, keyring.public_keys(), codec=codec,
+        refresh_keys=lambda: Keyring.load(settings).public_keys(),
+    )
+    registry.sync()
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
-    app = make_app(settings, bootstrap, make_codec(settings), keyring)
+    app = make_app(settings, bootstrap, codec, keyring, registry, secrets)
     click.echo(
         f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, sealing with key {keyring.current_key_id}, "
         f"metrics on port {port}",

@@ -197,6 +197,26 @@ class SessionTracker:
             },
         }
 
+    def agent_state(self, agent_id: str) -> dict[str, Any]:
+        """One agent's part of to_state(), for callers that persist agent by agent."""
+        agent = self._agents.get(agent_id)
+        if agent is None:
+            return {"sessions": [], "recent_event_ids": []}
+        return {
+            "sessions": [[sid, s[0], s[1]] for sid, s in agent.sessions.items()],
+            "recent_event_ids": list(agent.recent_ids),
+        }
+
+    def restore_agent(self, agent_id: str, saved: Mapping[str, Any]) -> None:
+        """Put back one agent's state saved by agent_state(); ValueError if malformed."""
+        if not saved or not saved.get("sessions"):
+            return
+        restored = SessionTracker.from_state({
+            "version": STATE_VERSION, "event_id_window": self.event_id_window,
+            "session_window": self.session_window, "agents": {agent_id: saved},
+        })
+        self._agents[agent_id] = restored._agents[agent_id]
+
     @classmethod
     def from_state(cls, state: Mapping[str, Any]) -> SessionTracker:
         """Restore a tracker saved by to_state(); ValueError if the state is not one."""

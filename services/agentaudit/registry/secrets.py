@@ -34,3 +34,16 @@ def new_hmac_key(kek: bytes, agent_id: str) -> tuple[NewKey, bytes]:
     secret = secrets.token_bytes(HMAC_SECRET_MIN)
     key_id = secrets.token_hex(8)  # random: derived from nothing, so it reveals nothing about the secret
     return NewKey(key_id, KeyAlgorithm.HMAC_SHA256, seal_hmac_secret(kek, agent_id, key_id, secret)), secret
+
+
+class KekSecretOpener:
+    """Unseals agents' HMAC secrets with the KEK (agentaudit.process.attribute.SecretOpener)."""
+
+    def __init__(self, kek: bytes) -> None:
+        self._kek = kek
+
+    def __repr__(self) -> str:
+        return "KekSecretOpener()"  # never the key
+
+    def open(self, agent_id: str, key: AgentKey) -> bytes:
+        return open_hmac_secret(self._kek, agent_id, key)

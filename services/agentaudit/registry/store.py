@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import NoReturn, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from agentaudit.admin import verify_topic
 from agentaudit.codec import Codec, make_codec
@@ -219,6 +219,20 @@ def load_registry(settings: Settings, bootstrap: str, public_keys: Mapping[str, 
         return follower.view
 
 
+ACTIVATION_DELAY_US = 2_000_000
+"""A change takes effect this long after it is made (its valid_from is now + this).
+
+Why: processors attribute an action by the registry as of the action's ingest
+time, and must answer the same on a replay. A change that took effect at once
+could be committed a few milliseconds after a processor had already judged an
+action ingested after its valid_from -- the replay would then judge otherwise
+and the chain would fork. With the delay, every change is readable before any
+action it applies to can be ingested, provided the commit lands in time (the
+writer aborts and starts again otherwise) and host clocks agree to well under
+a second (NTP)."""
+COMMIT_MARGIN_US = 1_000_000  # the commit must be done this long before valid_from
+
+
 class RegistryWriter:
     """Appends changes to agent.registry, one writer at a time across every process.
 
@@ -287,10 +301,15 @@ class RegistryWriter:
         earlier = self.log.change(change_id)
         if earlier is not None:  # an earlier attempt committed after all
             return earlier
-        change = self.log.prepare(request, self._keys, self._clock(), change_id)
+        change = self.log.prepare(request, self._keys, self._clock() + ACTIVATION_DELAY_US, change_id)
         producer.begin_transaction()
         producer.produce(self.topic, self._codec.encode(SCHEMA, to_avro(change)), change.agent_id.encode("utf-8"),
                          partition=PARTITION)
+        producer.flush(self._timeout_s)
+        if self._clock() > change.valid_from_us - COMMIT_MARGIN_US:
+            # Too late to be sure every processor reads it before it applies: start again, later.
+            producer.abort_transaction(self._timeout_s)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "registry change not committed in time; retrying"))
         producer.commit_transaction(self._timeout_s)
         producer.poll(0)  # serve the delivery report, or librdkafka logs it as unserved at shutdown
         REGISTRY_CHANGES.labels(kind=change.kind.value).inc()

@@ -108,7 +108,10 @@ FROM (
                     SHA256(concat(unhex('00'), r.chain_hash)))))) AS leaves
     FROM chosen AS r
     ASOF JOIN (SELECT agent_id, seq, first_position, last_position FROM DB.audit_seals
-               WHERE agent_id IN {agents:Array(String)} OR empty({agents:Array(String)})) AS s
+               WHERE (agent_id IN {agents:Array(String)} OR empty({agents:Array(String)}))
+                 -- seals of an idle stretch cover no record and share their last_position
+                 -- with the seal before them; they must not win the ASOF match
+                 AND last_position >= first_position) AS s
       ON r.agent_id = s.agent_id AND r.chain_position <= s.last_position
     WHERE r.chain_position >= s.first_position
     GROUP BY agent_id, seq

@@ -12,8 +12,15 @@ from agentaudit.process.app import BatchHandler
 from agentaudit.process.chaining import ChainStage
 from agentaudit.process.state_store import StateStore
 from agentaudit.settings import Settings
+from tests.avro_support import action
 from tests.chain_support import TestSigner
-from tests.unit.process.test_validate import encoded, message
+from tests.identity_support import NoSecrets, StaticRegistry, signed
+from tests.unit.process.test_validate import INGEST_MS, message
+
+
+def encoded(**overrides: Any) -> bytes:
+    """A signed action of the registered agent-1."""
+    return SingleObjectCodec().encode("AgentAction", signed(action(agent_time=INGEST_MS * 1000 - 1500, **overrides)))
 
 
 class RecordEncodingFails(SingleObjectCodec):
@@ -28,7 +35,8 @@ class RecordEncodingFails(SingleObjectCodec):
 def handler(codec: SingleObjectCodec) -> BatchHandler:
     settings = Settings(topic_prefix="p.")
     producer = Producer({"bootstrap.servers": "127.0.0.1:9"})  # never reached: render() does no I/O
-    return BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), TestSigner())
+    return BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), TestSigner(),
+                        StaticRegistry("agent-1"), NoSecrets())
 
 
 def stage(h: BatchHandler) -> ChainStage:
