@@ -113,6 +113,21 @@ FROM (
 """.replace("MERKLE", _merkle_root_sql("leaves"))
 
 
+def range_query(database: str, query: str) -> str:
+    """`query` (starting WITH BOUNDS, reading DB. tables and the CTEs bounds and
+    chosen) for one database: what `verify --since/--until` covers.
+
+    The one definition of a verification range: `agentaudit export` selects
+    through it too, so a bundle holds exactly the records and seals verify
+    would check. Parameters: agents Array(String), since and until DateTime64(6).
+    """
+    return query.replace("BOUNDS", _BOUNDS).replace("DB.", f"{quote_identifier(database)}.")
+
+
+RANGE_SEALS = _SEALS
+"""The range's seals with their stored values, the anchor flagged: (agent_id, seq, seal, is_anchor)."""
+
+
 def name_events(client: Client, database: str, findings: list[Finding]) -> list[Finding]:
     """The findings with the event id of the record each names (the first stored, if repeated)."""
     wanted = [(f.agent_id, f.position) for f in findings if f.position is not None and f.event_id is None]
