@@ -99,7 +99,10 @@ class _HashingWriter:
         self.size += len(data)
 
     def entry(self) -> dict[str, Any]:
-        return {"name": self.name, "sha256": self._sha.hexdigest(), "bytes": self.size, "lines": self.lines}
+        entry: dict[str, Any] = {"name": self.name, "sha256": self._sha.hexdigest(), "bytes": self.size}
+        if self.name.endswith(".jsonl"):
+            entry["lines"] = self.lines
+        return entry
 
     def __enter__(self) -> _HashingWriter:
         return self
