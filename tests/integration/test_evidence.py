@@ -161,6 +161,7 @@ def test_the_bundle_holds_the_stored_bytes_and_readable_fields(clickhouse: Clien
     manifest = json.loads((bundle / "manifest.json").read_text())
     assert manifest["counts"] == {"agents": 3, "records": stored.records, "seals": stored.seals, "anchors": 0}
     assert {e["name"] for e in manifest["files"]} == {"records.jsonl", "seals.jsonl", "public-keys.json"}
+    assert "private" not in (bundle / "public-keys.json").read_text()  # public halves only
 
 
 def test_a_windowed_bundle_starts_from_a_signed_anchor(clickhouse: Client, stored: Stored, keyring: Keyring,
@@ -496,11 +497,14 @@ def test_a_proof_against_a_forged_seal_fails(proof: dict[str, Any], keyring: Key
     assert {"seal_unknown_key", "public_key_untrusted"} <= proof_kinds(forged, keyring.public_keys())
 
 
-def test_prove_says_when_a_record_is_not_sealed_yet(clickhouse: Client, stored: Stored, keyring: Keyring) -> None:
+def test_prove_says_when_a_record_is_not_sealed_yet(clickhouse: Client, stored: Stored, keyring: Keyring,
+                                                   cli_settings: Settings) -> None:
     sql(clickhouse, stored, "ALTER TABLE DB.audit_seals DELETE WHERE agent_id = 'agent-0' AND seq > 1")
     with pytest.raises(NotSealedYet, match=r"position 8\) is stored but not sealed yet.*last seal \(seq 1\) "
                                            r"covers positions up to 5.*due at"):
         make_proof(clickhouse, stored.settings, event_id(22), keyring.export_public(), NOW_US)
+    result = CliRunner().invoke(prove_command, [event_id(22)], obj=cli_settings)
+    assert result.exit_code == 3 and "not sealed yet" in result.output
 
 
 def test_prove_refuses_a_modified_record(clickhouse: Client, stored: Stored, keyring: Keyring) -> None:

@@ -152,11 +152,18 @@ def _verify_bundle(directory: Path, trusted: dict[str, bytes] | None, as_json: b
         exporter = manifest.get("exporter") or {}
         click.echo(f"bundle {directory}: exported {manifest.get('exported_at', '?')} by agentaudit "
                    f"{exporter.get('version', '?')}, range {json.dumps(manifest.get('range'))}, "
-                   f"manifest signed by {result.signed_by or 'no valid key'}")
+                   f"manifest signed by {_signer(result.signed_by, result.keys_given)}")
     echo_report(result.report, as_json, {"evidence": summary})
     if trusted is None:
         click.echo(TRUST_NOTE.format(what="bundle"), err=True)
     return 0 if result.report.ok else 1
+
+
+def _signer(key_id: str | None, keys_given: bool) -> str:
+    if key_id is None:
+        return "no valid key"
+    whose = "one of the keys you gave" if keys_given else "one of the bundle's own keys"
+    return f"key {key_id} ({whose})"
 
 
 def _verify_proof(path: Path, trusted: dict[str, bytes] | None, as_json: bool) -> int:
