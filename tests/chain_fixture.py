@@ -9,6 +9,7 @@ run in seconds on real stored bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
@@ -29,9 +30,20 @@ from tests.sink_support import BASE_US, event_id
 SECOND = 1_000_000
 
 
+class Signer(Protocol):
+    """TestSigner, or a real agentaudit.keyring.Keyring (whose key ids a public keys file accepts)."""
+
+    @property
+    def current_key_id(self) -> str: ...
+
+    def sign(self, data: bytes) -> tuple[str, bytes]: ...
+
+    def public_keys(self) -> dict[str, bytes]: ...
+
+
 @dataclass
 class Stored:
-    signer: TestSigner
+    signer: Signer
     settings: Settings
     agents: list[str]
     records: int
@@ -40,13 +52,13 @@ class Stored:
 
 def store_chains(
     client: Client, database: str, *, agents: int = 3, records: int = 40, every: int = 8, interval_s: int = 10,
-    step_us: int = 700_000,
+    step_us: int = 700_000, signer: Signer | None = None,
 ) -> Stored:
     """`records` actions round-robin over `agents`, then quiet time with ticks; all stored and sealed."""
     settings = Settings(topic_prefix="t.", seal_every_records=every, seal_interval_s=float(interval_s),
                         clickhouse_database=database)
     codec = SingleObjectCodec()
-    signer = TestSigner()
+    signer = signer or TestSigner()
     producer = Producer({"bootstrap.servers": "127.0.0.1:9"})  # render() and advance() do no I/O
     names = [f"agent-{i}" for i in range(agents)]
     handler = BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), signer,

@@ -61,6 +61,7 @@ def _register() -> None:
     from agentaudit.demo.cli import demo_command
     from agentaudit.process.cli import process_command
     from agentaudit.verify.cli import verify_command
+    from agentaudit.evidence.cli import export_command, prove_command
     from agentaudit.keyring.cli import keys
     from agentaudit.registry.cli import agents
 
@@ -71,6 +72,8 @@ def _register() -> None:
     cli.add_command(query_command)
     cli.add_command(db)
     cli.add_command(verify_command)
+    cli.add_command(export_command)
+    cli.add_command(prove_command)
     cli.add_command(keys)
     cli.add_command(agents)
 

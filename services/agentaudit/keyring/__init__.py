@@ -13,7 +13,7 @@ from agentaudit.keyring.keys import (
     public_keys_document,
     verify_signature,
 )
-from agentaudit.keyring.store import Keyring, keyring_path, local_public_keys
+from agentaudit.keyring.store import Keyring, keyring_path, local_public_keys, local_public_keys_document
 
 __all__ = [
     "Keyring",
@@ -23,6 +23,7 @@ __all__ = [
     "keyring_path",
     "load_public_keys",
     "local_public_keys",
+    "local_public_keys_document",
     "public_keys_document",
     "verify_signature",
 ]

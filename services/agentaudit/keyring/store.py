@@ -218,3 +218,14 @@ def local_public_keys(settings: Settings) -> dict[str, bytes]:
     if not path.exists():
         raise KeyringError(f"no pipeline keyring at {path}: pass the auditor's copy with --public-keys FILE")
     return {key.key_id: key.public_key for key in _decode(path, read_private_file(path, "keyring"))}
+
+
+def local_public_keys_document(settings: Settings) -> dict[str, Any]:
+    """public_keys_document of the local keyring without the KEK (no private key is opened).
+
+    For commands that hand out public keys but sign nothing, such as `agentaudit prove`.
+    """
+    path = keyring_path(settings)
+    if not path.exists():
+        raise KeyringError(f"no pipeline keyring at {path}: create it with `agentaudit keys init`")
+    return public_keys_document(_decode(path, read_private_file(path, "keyring")))

@@ -41,6 +41,8 @@ class Finding:
     position: int | None = None
     event_id: str | None = None
     seal_seq: int | None = None
+    file: str | None = None  # evidence bundles: the file and line the finding is about
+    line: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}

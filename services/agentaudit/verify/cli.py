@@ -6,11 +6,16 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.settings import Settings
+
+if TYPE_CHECKING:
+    from agentaudit.verify.agents import Report
+    from agentaudit.verify.checks import Finding
 
 
 @click.command("verify")
@@ -19,12 +24,18 @@ from agentaudit.settings import Settings
 @click.option("--until", help="Only seals starting before this time, and the horizon for missing seals "
                               "(pass 'now' to detect a cut across every chain).")
 @click.option("--public-keys", "public_keys_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Pipeline public keys (from `agentaudit keys export-public`); default: the local keyring.")
+              help="Pipeline public keys (from `agentaudit keys export-public`); default: the local keyring, or "
+                   "with --bundle/--proof the keys inside the bundle or proof (which prove only that it is "
+                   "self-consistent: pass the keys you were given out of band to prove who signed it).")
+@click.option("--bundle", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Verify an evidence bundle (from `agentaudit export`) offline, without Kafka or ClickHouse.")
+@click.option("--proof", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Verify an inclusion proof (from `agentaudit prove`) offline.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.pass_obj
 def verify_command(
     settings: Settings, agents: tuple[str, ...], since: str | None, until: str | None,
-    public_keys_file: Path | None, as_json: bool,
+    public_keys_file: Path | None, bundle: Path | None, proof: Path | None, as_json: bool,
 ) -> None:
     """Recompute every agent's hash chain and the seals' Merkle roots from ClickHouse.
 
@@ -32,7 +43,27 @@ def verify_command(
     first bad record of each chain), seals with bad signatures or broken
     links, gaps in positions or time, and records or seals missing from the
     end. Exits 0 only when everything verifies, 1 when something does not.
+
+    --bundle DIR runs the same checks offline on an evidence bundle, after
+    checking its manifest's signature and every file's SHA-256; --proof FILE
+    checks one record's inclusion proof. Neither reads ClickHouse or Kafka.
+
+    Why --public-keys matters offline: a bundle or proof carries the public
+    keys it was signed with, and checking it against those proves only that
+    it is consistent -- anyone who rewrote the records could have re-signed
+    everything with a key of their own and shipped that key alongside. Only
+    keys you received separately (`agentaudit keys export-public`, over a
+    channel you trust) show that the pipeline signed it.
     """
+    if bundle is not None or proof is not None:
+        if bundle is not None and proof is not None:
+            raise click.UsageError("--bundle and --proof are verified one at a time")
+        if agents or since or until:
+            raise click.UsageError("--agent, --since and --until select from ClickHouse; a bundle's range is "
+                                   "fixed by its manifest")
+        from agentaudit.evidence.cli import verify_bundle_or_proof
+
+        sys.exit(verify_bundle_or_proof(bundle, proof, public_keys_file, as_json))
     from agentaudit.keyring import load_public_keys, local_public_keys, verify_signature
     from agentaudit.query.timeparse import parse_time
     from agentaudit.store import connect
@@ -49,18 +80,33 @@ def verify_command(
     finally:
         side.close()
         client.close()
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    else:
-        rate = f"{report.records / report.seconds:,.0f} records/s" if report.seconds else ""
-        click.echo(f"verified {report.records:,} records and {report.seals:,} seals of {len(report.agents)} agents "
-                   f"in {report.seconds:.2f}s ({rate})")
-        for finding in report.findings:
-            where = (f" position {finding.position}" if finding.position is not None else "") + \
-                    (f" (event {finding.event_id})" if finding.event_id else "") + \
-                    (f" seal {finding.seal_seq}" if finding.seal_seq is not None else "")
-            click.echo(f"  FAIL {finding.agent_id}{where}: {finding.kind}: {finding.detail}")
-        if not report.agents:
-            click.echo("nothing to verify: no chained records or seals in that range")
-        click.echo("OK: every chain and seal verifies" if report.ok else "NOT OK")
+    echo_report(report, as_json)
     sys.exit(0 if report.ok else 1)
+
+
+def echo_report(report: Report, as_json: bool, extra: dict[str, Any] | None = None) -> None:
+    """The report as verify prints it, for the database and for a bundle alike.
+
+    extra: more top-level JSON fields (a bundle's manifest summary).
+    """
+    if as_json:
+        click.echo(json.dumps({**report.as_dict(), **(extra or {})}, indent=2))
+        return
+    rate = f"{report.records / report.seconds:,.0f} records/s" if report.seconds else ""
+    click.echo(f"verified {report.records:,} records and {report.seals:,} seals of {len(report.agents)} agents "
+               f"in {report.seconds:.2f}s ({rate})")
+    for finding in report.findings:
+        click.echo(f"  FAIL {describe(finding)}")
+    if not report.agents:
+        click.echo("nothing to verify: no chained records or seals in that range")
+    click.echo("OK: every chain and seal verifies" if report.ok else "NOT OK")
+
+
+def describe(finding: Finding) -> str:
+    """One finding on one line: who, where, what."""
+    where = (f" position {finding.position}" if finding.position is not None else "") + \
+            (f" (event {finding.event_id})" if finding.event_id else "") + \
+            (f" seal {finding.seal_seq}" if finding.seal_seq is not None else "") + \
+            (f" [{finding.file}" + (f" line {finding.line}" if finding.line is not None else "") + "]"
+             if finding.file else "")
+    return f"{finding.agent_id or 'bundle'}{where}: {finding.kind}: {finding.detail}"

@@ -1,103 +1,19 @@
-"""Runs the checks over every agent and summarises them."""
+"""Verifies what is stored in ClickHouse: verify_agents (agents.py) over store.read."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Mapping
+from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
-from agentaudit.chain.seal import SealForm, SignatureCheck
-from agentaudit.codec import load_schemas
-from agentaudit.verify.checks import AgentResult, Finding, check_chain, check_seals, check_tail, first_unsealed
+from agentaudit.chain.seal import SignatureCheck
 from agentaudit.query.timeparse import to_micros
-from agentaudit.verify.store import AgentData, anchor_of, name_events, read
+from agentaudit.verify.agents import EPOCH, FAR_FUTURE, Report, verify_agents
+from agentaudit.verify.store import name_events, read
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
-
-
-@dataclass
-class Report:
-    agents: list[AgentResult] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def findings(self) -> list[Finding]:
-        return [f for a in self.agents for f in a.findings]
-
-    @property
-    def records(self) -> int:
-        return sum(a.records for a in self.agents)
-
-    @property
-    def seals(self) -> int:
-        return sum(a.seals for a in self.agents)
-
-    @property
-    def ok(self) -> bool:
-        return not self.findings and bool(self.agents)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "agents": len(self.agents),
-            "records": self.records,
-            "seals": self.seals,
-            "unsealed": sum(a.unsealed for a in self.agents),
-            "seconds": round(self.seconds, 3),
-            "records_per_second": round(self.records / self.seconds) if self.seconds else None,
-            "findings": [f.as_dict() for f in self.findings],
-        }
-
-
-def verify_agents(
-    data: Iterable[AgentData],
-    public_keys: Mapping[str, bytes],
-    check_signature: SignatureCheck,
-    interval_us: int,
-    until_us: int | None,
-) -> Report:
-    """Check every agent's chain and seals; until_us None means 'as of the newest seal'."""
-    started = time.perf_counter()
-    form = SealForm(load_schemas())
-    report = Report()
-    tails: list[tuple[AgentData, AgentResult, int | None]] = []
-    newest = 0
-    for agent in data:
-        result = AgentResult(agent.agent_id, records=len(agent.rows.positions), seals=len(agent.seals))
-        anchor = None
-        if agent.anchor_seal is not None:
-            # The seal the range starts from links to seals before the range,
-            # which are not read; its signature is what makes it a trusted start.
-            if not form.signature_valid(agent.anchor_seal, public_keys, check_signature):
-                result.findings.append(
-                    Finding("seal_bad_signature", agent.agent_id, "the seal the range starts from does not verify",
-                            seal_seq=agent.anchor_seal["seq"])
-                )
-            anchor = anchor_of(agent.anchor_seal, form.seal_hash(agent.anchor_seal))
-        result.findings += check_chain(agent.agent_id, agent.rows, anchor, only_first=agent.clean)
-        result.findings += check_seals(
-            agent.agent_id, agent.seals, agent.rows, anchor, form, public_keys, check_signature, agent.roots
-        )
-        last = agent.seals[-1] if agent.seals else agent.anchor_seal
-        result.sealed_through = last["last_position"] if last else 0
-        result.unsealed = len(agent.rows.positions) - first_unsealed(agent.rows, result.sealed_through)
-        last_until = last["until_time"] if last else None
-        if last_until is not None:
-            newest = max(newest, last_until)
-        tails.append((agent, result, last_until))
-        report.agents.append(result)
-    horizon = until_us if until_us is not None else newest
-    for agent, result, last_until in tails:
-        result.findings += check_tail(
-            agent.agent_id, agent.rows, result.sealed_through, last_until, horizon, interval_us
-        )
-    report.seconds = time.perf_counter() - started
-    return report
+__all__ = ["EPOCH", "FAR_FUTURE", "Report", "verify_agents", "verify_store"]
 
 
 def verify_store(

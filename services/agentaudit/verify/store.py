@@ -8,11 +8,10 @@ then checks links and Merkle roots, which need only 32-byte hashes.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, overload
 
@@ -21,12 +20,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from clickhouse_connect.driver.client import Client
-from fastavro import schemaless_reader
 
-from agentaudit.codec import load_schemas
-from agentaudit.codec.base import body_offset
 from agentaudit.store.client import quote_identifier, translate_errors
-from agentaudit.verify.checks import Anchor, ChainRows, Finding
+from agentaudit.verify.agents import AgentData, SealReader
+from agentaudit.verify.checks import ChainRows, Finding
 
 # Avro varint length of zig-zag(position) = 2 * position, by magnitude.
 _VARINT_LEN = "multiIf(" + ", ".join(
@@ -119,26 +116,19 @@ FROM (
 """.replace("MERKLE", _merkle_root_sql("leaves"))
 
 
-@dataclass
-class AgentData:
-    agent_id: str
-    rows: ChainRows
-    seals: list[dict[str, Any]]
-    anchor_seal: dict[str, Any] | None
-    roots: dict[int, tuple[int, bytes, bytes]]  # seal seq -> (records found, their Merkle root, last one's hash)
-    clean: bool  # every record after the first passed every check in bulk (only the start is left to check)
+def range_query(database: str, query: str) -> str:
+    """`query` (starting WITH BOUNDS, reading DB. tables and the CTEs bounds and
+    chosen) for one database: what `verify --since/--until` covers.
+
+    The one definition of a verification range: `agentaudit export` selects
+    through it too, so a bundle holds exactly the records and seals verify
+    would check. Parameters: agents Array(String), since and until DateTime64(6).
+    """
+    return query.replace("BOUNDS", _BOUNDS).replace("DB.", f"{quote_identifier(database)}.")
 
 
-class SealReader:
-    """Decodes stored seal values with the shipped Seal schema."""
-
-    def __init__(self) -> None:
-        self._schema = load_schemas().latest("Seal").parsed  # logical types stripped: times stay integers
-
-    def decode(self, value: bytes) -> dict[str, Any]:
-        datum = schemaless_reader(io.BytesIO(value[body_offset(value):]), self._schema, None)
-        assert isinstance(datum, dict)
-        return datum
+RANGE_SEALS = _SEALS
+"""The range's seals with their stored values, the anchor flagged: (agent_id, seq, seal, is_anchor)."""
 
 
 def name_events(client: Client, database: str, findings: list[Finding]) -> list[Finding]:
@@ -157,10 +147,6 @@ def name_events(client: Client, database: str, findings: list[Finding]) -> list[
         replace(f, event_id=names.get((f.agent_id, f.position))) if f.position is not None and f.event_id is None else f
         for f in findings
     ]
-
-
-def anchor_of(seal: dict[str, Any], seal_hash: bytes) -> Anchor:
-    return Anchor(seal["last_position"], seal["head_hash"], seal_hash, seal["seq"], seal["until_time"])
 
 
 def read(

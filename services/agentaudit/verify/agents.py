@@ -1,0 +1,144 @@
+"""Runs the checks over every agent and summarises them. No storage: data in, report out.
+
+The ClickHouse path (run.verify_store) and the offline evidence-bundle path
+(agentaudit.evidence) both feed AgentData to verify_agents, so an auditor's
+offline verification applies exactly the checks an operator's does. Nothing
+here imports a database or Kafka client.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from fastavro import schemaless_reader
+
+from agentaudit.chain.seal import SealForm, SignatureCheck
+from agentaudit.codec import load_schemas
+from agentaudit.codec.base import body_offset
+from agentaudit.verify.checks import (
+    Anchor,
+    AgentResult,
+    ChainRows,
+    Finding,
+    check_chain,
+    check_seals,
+    check_tail,
+    first_unsealed,
+)
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class AgentData:
+    agent_id: str
+    rows: ChainRows
+    seals: list[dict[str, Any]]
+    anchor_seal: dict[str, Any] | None
+    # seal seq -> (records found, their Merkle root, last one's hash) when the
+    # store computed them; None: check_seals computes them from rows.
+    roots: dict[int, tuple[int, bytes, bytes]] | None = None
+    clean: bool = False  # every record after the first passed every check in bulk (only the start is left to check)
+
+
+class SealReader:
+    """Decodes stored seal values with the shipped Seal schema."""
+
+    def __init__(self) -> None:
+        self._schema = load_schemas().latest("Seal").parsed  # logical types stripped: times stay integers
+
+    def decode(self, value: bytes) -> dict[str, Any]:
+        datum = schemaless_reader(io.BytesIO(value[body_offset(value):]), self._schema, None)
+        assert isinstance(datum, dict)
+        return datum
+
+
+def anchor_of(seal: dict[str, Any], seal_hash: bytes) -> Anchor:
+    return Anchor(seal["last_position"], seal["head_hash"], seal_hash, seal["seq"], seal["until_time"])
+
+
+@dataclass
+class Report:
+    agents: list[AgentResult] = field(default_factory=list)
+    seconds: float = 0.0
+    general: list[Finding] = field(default_factory=list)  # about no one agent: an evidence bundle's files
+
+    @property
+    def findings(self) -> list[Finding]:
+        return self.general + [f for a in self.agents for f in a.findings]
+
+    @property
+    def records(self) -> int:
+        return sum(a.records for a in self.agents)
+
+    @property
+    def seals(self) -> int:
+        return sum(a.seals for a in self.agents)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings and bool(self.agents)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "agents": len(self.agents),
+            "records": self.records,
+            "seals": self.seals,
+            "unsealed": sum(a.unsealed for a in self.agents),
+            "seconds": round(self.seconds, 3),
+            "records_per_second": round(self.records / self.seconds) if self.seconds else None,
+            "findings": [f.as_dict() for f in self.findings],
+        }
+
+
+def verify_agents(
+    data: Iterable[AgentData],
+    public_keys: Mapping[str, bytes],
+    check_signature: SignatureCheck,
+    interval_us: int,
+    until_us: int | None,
+) -> Report:
+    """Check every agent's chain and seals; until_us None means 'as of the newest seal'."""
+    started = time.perf_counter()
+    form = SealForm(load_schemas())
+    report = Report()
+    tails: list[tuple[AgentData, AgentResult, int | None]] = []
+    newest = 0
+    for agent in data:
+        result = AgentResult(agent.agent_id, records=len(agent.rows.positions), seals=len(agent.seals))
+        anchor = None
+        if agent.anchor_seal is not None:
+            # The seal the range starts from links to seals before the range,
+            # which are not read; its signature is what makes it a trusted start.
+            if not form.signature_valid(agent.anchor_seal, public_keys, check_signature):
+                result.findings.append(
+                    Finding("seal_bad_signature", agent.agent_id, "the seal the range starts from does not verify",
+                            seal_seq=agent.anchor_seal["seq"])
+                )
+            anchor = anchor_of(agent.anchor_seal, form.seal_hash(agent.anchor_seal))
+        result.findings += check_chain(agent.agent_id, agent.rows, anchor, only_first=agent.clean)
+        result.findings += check_seals(
+            agent.agent_id, agent.seals, agent.rows, anchor, form, public_keys, check_signature, agent.roots
+        )
+        last = agent.seals[-1] if agent.seals else agent.anchor_seal
+        result.sealed_through = last["last_position"] if last else 0
+        result.unsealed = len(agent.rows.positions) - first_unsealed(agent.rows, result.sealed_through)
+        last_until = last["until_time"] if last else None
+        if last_until is not None:
+            newest = max(newest, last_until)
+        tails.append((agent, result, last_until))
+        report.agents.append(result)
+    horizon = until_us if until_us is not None else newest
+    for agent, result, last_until in tails:
+        result.findings += check_tail(
+            agent.agent_id, agent.rows, result.sealed_through, last_until, horizon, interval_us
+        )
+    report.seconds = time.perf_counter() - started
+    return report
