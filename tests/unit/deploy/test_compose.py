@@ -313,15 +313,6 @@ def test_only_unrestricted_accounts_run_migrations(services: Services) -> None:
             assert path != ["sink"] or "--no-migrate" in argv, f"service {name}: sink must not migrate"
 
 
-def test_the_writer_grants_name_the_pipeline_database(services: Services) -> None:
-    databases = {environment(s)["AGENTAUDIT_CLICKHOUSE_DATABASE"] for s in agentaudit_services(services).values()}
-    grants = [q.text or "" for q in clickhouse_users()["writer"].iter("query")]
-    assert grants, "the writer needs grants"
-    granted = {m.group(1) for q in grants for m in re.finditer(r"\bON\s+`?(\w+)`?\.", q)}
-    assert granted == databases, f"writer grants on {granted}, the pipeline uses {databases}"
-    assert not any(re.search(r"\b(ALL|ALTER|DROP|CREATE|TRUNCATE)\b", q, re.I) for q in grants)
-
-
 # --- Prometheus ----------------------------------------------------------------
 
 
