@@ -24,7 +24,8 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PROMETHEUS_FILE = ROOT / "deploy" / "prometheus" / "prometheus.yml"
-CLICKHOUSE_USERS_FILE = ROOT / "deploy" / "compose" / "clickhouse" / "users.d" / "agentaudit.xml"
+# ClickHouse accounts for server deployments; docker-compose.yml mounts this file.
+CLICKHOUSE_USERS_FILE = ROOT / "deploy" / "clickhouse" / "users.d" / "agentaudit.xml"
 COMPOSE_README = ROOT / "deploy" / "compose" / "README.md"
 
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?err}, ${NAME?err},

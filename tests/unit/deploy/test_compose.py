@@ -60,8 +60,13 @@ def is_agentaudit(service: dict[str, Any]) -> bool:
     return "build" in service or str(service.get("image", "")).startswith("agentaudit")
 
 
+def is_on_demand(service: dict[str, Any]) -> bool:
+    """In a Compose profile: `docker compose up` leaves it alone, `docker compose run` runs it."""
+    return bool(service.get("profiles"))
+
+
 def is_init_job(service: dict[str, Any]) -> bool:
-    return service.get("restart") == "no"
+    return service.get("restart") == "no" and not is_on_demand(service)
 
 
 def agentaudit_services(services: Services) -> Services:
@@ -69,7 +74,9 @@ def agentaudit_services(services: Services) -> Services:
 
 
 def long_running(services: Services) -> Services:
-    return {name: s for name, s in agentaudit_services(services).items() if not is_init_job(s)}
+    return {
+        name: s for name, s in agentaudit_services(services).items() if not is_init_job(s) and not is_on_demand(s)
+    }
 
 
 def argv_of(service: dict[str, Any]) -> list[str]:
@@ -134,8 +141,9 @@ def test_every_service_has_a_healthcheck_or_runs_once(services: Services) -> Non
         restart = service.get("restart")
         assert restart is not False, f"service {name}: write restart: \"no\" quoted (YAML reads no as false)"
         assert restart in ("no", "always", "unless-stopped", "on-failure"), f"service {name}: restart {restart!r}"
-        if is_init_job(service):
-            assert "healthcheck" not in service and "deploy" not in service, f"init job {name} runs once, alone"
+        if is_init_job(service) or is_on_demand(service):
+            assert "healthcheck" not in service and "deploy" not in service, f"{name} runs once, alone"
+            assert not is_on_demand(service) or restart == "no", f"on-demand {name} must not restart"
             continue
         check = service.get("healthcheck")
         assert check and not check.get("disable") and check.get("test") not in (["NONE"], "NONE"), (
@@ -150,6 +158,8 @@ def test_depends_on_waits_for_health_or_success(services: Services) -> None:
         assert isinstance(depends, dict), f"service {name}: depends_on needs the long form with a condition"
         for target, spec in depends.items():
             assert target in services, f"service {name} depends on unknown service {target}"
+            # `up` would refuse: a service in no profile cannot wait for one that is not started.
+            assert is_on_demand(service) or not is_on_demand(services[target]), f"{name} waits for on-demand {target}"
             condition = (spec or {}).get("condition")
             assert condition in ALLOWED_CONDITIONS, f"{name} -> {target}: condition {condition!r}"
             if condition == "service_healthy":
@@ -301,15 +311,6 @@ def test_only_unrestricted_accounts_run_migrations(services: Services) -> None:
         if restricted:
             assert path != ["db", "migrate"], f"service {name}: a restricted account cannot run DDL"
             assert path != ["sink"] or "--no-migrate" in argv, f"service {name}: sink must not migrate"
-
-
-def test_the_writer_grants_name_the_pipeline_database(services: Services) -> None:
-    databases = {environment(s)["AGENTAUDIT_CLICKHOUSE_DATABASE"] for s in agentaudit_services(services).values()}
-    grants = [q.text or "" for q in clickhouse_users()["writer"].iter("query")]
-    assert grants, "the writer needs grants"
-    granted = {m.group(1) for q in grants for m in re.finditer(r"\bON\s+`?(\w+)`?\.", q)}
-    assert granted == databases, f"writer grants on {granted}, the pipeline uses {databases}"
-    assert not any(re.search(r"\b(ALL|ALTER|DROP|CREATE|TRUNCATE)\b", q, re.I) for q in grants)
 
 
 # --- Prometheus ----------------------------------------------------------------
