@@ -98,5 +98,6 @@ def test_malformed_proofs_are_reported_not_raised(breakage: Any) -> None:
 
 
 def test_garbage_is_a_malformed_proof() -> None:
-    for garbage in (None, [], "proof", {"format": "agentaudit-inclusion-proof/v1"}):
+    cases: tuple[object, ...] = (None, [], "proof", {"format": "agentaudit-inclusion-proof/v1"})
+    for garbage in cases:
         assert kinds(garbage) == {"proof_malformed"}
