@@ -52,7 +52,7 @@ class Stored:
 
 def store_chains(
     client: Client, database: str, *, agents: int = 3, records: int = 40, every: int = 8, interval_s: int = 10,
-    step_us: int = 700_000, signer: Signer | None = None,
+    step_us: int = 700_000, signer: Signer | None = None, quiet: bool = False,
 ) -> Stored:
     """`records` actions round-robin over `agents`, then quiet time with ticks; all stored and sealed."""
     settings = Settings(topic_prefix="t.", seal_every_records=every, seal_interval_s=float(interval_s),
@@ -73,11 +73,11 @@ def store_chains(
             seal_rows.append(seal_row(codec.decode("Seal", value), value))
 
     offset = 0
-    quiet_us = 3 * interval_s * SECOND  # a quiet stretch half way: idle seals between busy ones
+    quiet_us = 3 * interval_s * SECOND if quiet else 0  # a quiet stretch half way: idle seals between busy ones
     for n in range(records):
         agent = names[n % agents]
         now = start + n * step_us + (quiet_us if n >= records // 2 else 0)
-        if n == records // 2:
+        if quiet and n == records // 2:
             for k in range(1, 4):
                 tick = {"topic": "t.agent.actions", "partition": 0, "offset": offset}
                 seals_of(stage.advance(start + n * step_us + k * interval_s * SECOND, tick))

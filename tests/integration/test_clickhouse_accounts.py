@@ -145,14 +145,16 @@ def test_readers_query_and_verify_and_can_do_nothing_else(
 
 
 def test_readonly_1_would_break_verify(stored: Stored, tmp_path: Path) -> None:
-    # Why the readers' profiles say readonly = 2: verify reads through
-    # clickhouse-connect's Arrow path, which must set a per-query setting.
+    # Why the readers' profiles say readonly = 2: clients set per-query
+    # settings (Grafana's datasource sends max_execution_time with every
+    # query, clickhouse-connect format settings), which readonly = 1 refuses.
     data, _setup, written = stored
     read = run_session("reader", data, session_config(tmp_path, "auditor", readonly="1"),
                        json.dumps(written["public_keys"]))
     assert read["session readonly"] == "1"
     assert read["query"] == "ok"
-    assert "output_format_arrow_string_as_string" in read["verify"]
+    assert read["SET max_execution_time = 30"] != "ok"
+    assert read["SET output_format_arrow_string_as_string = 0"] != "ok"
 
 
 def test_the_session_stand_in_is_what_the_file_says(tmp_path: Path) -> None:

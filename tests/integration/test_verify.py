@@ -29,7 +29,7 @@ def run_verify(client: Client, stored: Stored, agents: list[str] | None = None,
 
 @pytest.fixture
 def stored(clickhouse: Client, ch_database: str) -> Stored:
-    return store_chains(clickhouse, ch_database)
+    return store_chains(clickhouse, ch_database, quiet=True)
 
 
 def test_untouched_storage_verifies(clickhouse: Client, stored: Stored) -> None:
