@@ -8,6 +8,7 @@ run in seconds on real stored bytes.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -19,8 +20,15 @@ from agentaudit.process.app import BatchHandler
 from agentaudit.process.chaining import ChainStage
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.validate import LOG_APPEND_TIME, Input
+from agentaudit.registry.avro import to_avro
+from agentaudit.registry.keyfiles import ed25519_key
+from agentaudit.registry.log import RegistryLog
+from agentaudit.registry.model import Scope
+from agentaudit.registry.requests import ChangeRequest, Register, RotateKey
+from agentaudit.registry.rows import REGISTRY_COLUMNS, REGISTRY_TABLE
 from agentaudit.settings import Settings
-from agentaudit.sink.rows import RECORDS_TABLE, SEALS_TABLE, COLUMNS, record_row, seal_row
+from agentaudit.signing import Ed25519Signer
+from agentaudit.sink.rows import COLUMNS, RECORDS_TABLE, SEALS_TABLE, record_row, registry_change_row, seal_row
 from agentaudit.store import quote_identifier
 from tests.avro_support import action
 from tests.chain_support import TestSigner
@@ -103,3 +111,35 @@ def store_chains(
     client.insert(f"{db}.{RECORDS_TABLE}", record_rows, column_names=list(COLUMNS[RECORDS_TABLE]))
     client.insert(f"{db}.{SEALS_TABLE}", seal_rows, column_names=list(COLUMNS[SEALS_TABLE]))
     return Stored(signer, settings, names, len(record_rows), len(seal_rows))
+
+
+@dataclass
+class StoredRegistry:
+    keys: dict[str, bytes]  # agent id -> its Ed25519 public key as registered
+    entries: int
+
+
+def store_registry(client: Client, database: str, signer: Signer, agents: list[str]) -> StoredRegistry:
+    """Registry history in agent_registry, as the sink stores it: each agent registered, the first re-keyed."""
+    codec = SingleObjectCodec()
+    log = RegistryLog(signer.public_keys())
+    keys: dict[str, bytes] = {}
+    rows = []
+    now = BASE_US
+    requests: list[ChangeRequest] = [
+        Register(agent_id=a, name=a, owner="tests", environment="test", tenant_id="acme", principals=("user:*",),
+                 scope=Scope(), key=ed25519_key(Ed25519Signer.generate(f"{a}-k").public_key_bytes()),
+                 actor="alice", approver="bob", reason="setup")
+        for a in agents
+    ]
+    requests.append(RotateKey(agent_id=agents[0], key=ed25519_key(Ed25519Signer.generate("r").public_key_bytes()),
+                              actor="carol", approver="bob", reason="rotation"))
+    for request in requests:
+        now += SECOND
+        change = log.prepare(request, signer, now, str(uuid.uuid4()))
+        log.append(change)
+        value = codec.encode("RegistryChange", to_avro(change))
+        rows.append(registry_change_row(codec.decode("RegistryChange", value), value))
+        keys[change.agent_id] = change.definition.keys[-1].material
+    client.insert(f"{quote_identifier(database)}.{REGISTRY_TABLE}", rows, column_names=list(REGISTRY_COLUMNS))
+    return StoredRegistry(keys, len(rows))

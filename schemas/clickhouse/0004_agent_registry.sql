@@ -39,6 +39,7 @@ CREATE TABLE IF NOT EXISTS ${database}.agent_registry
     hash            String COMMENT 'SHA-256(prev_hash || canonical bytes of the entry) (32 bytes)',
     signing_key_id  LowCardinality(String) COMMENT 'pipeline key that signed hash',
     signature       String COMMENT 'Ed25519 signature of the hash (64 bytes)',
+    source_partition Int32 COMMENT 'partition of agent.registry the entry was read from (the registry has one: 0)',
     record          String CODEC(ZSTD(3)) COMMENT 'the RegistryChange''s Avro bytes exactly as consumed from agent.registry',
     stored_at       DateTime64(3, 'UTC') DEFAULT now64(3),
 

@@ -15,7 +15,8 @@ from clickhouse_connect.driver.client import Client
 
 from agentaudit.store import quote_identifier
 from agentaudit.verify.run import EPOCH, Report, verify_store
-from tests.chain_fixture import Stored, store_chains
+from agentaudit.signing import Ed25519Signer
+from tests.chain_fixture import Stored, StoredRegistry, store_chains, store_registry
 from tests.chain_support import check_signature
 
 pytestmark = pytest.mark.integration
@@ -131,3 +132,33 @@ def test_a_verification_window_checks_from_a_signed_seal(clickhouse: Client, sto
     windowed = run_verify(clickhouse, stored, agents=["agent-0"], since=since)
     assert windowed.ok, windowed.findings
     assert 0 < windowed.records < full.records
+
+
+@pytest.fixture
+def registry(clickhouse: Client, stored: Stored) -> StoredRegistry:
+    return store_registry(clickhouse, stored.settings.clickhouse_database, stored.signer, stored.agents)
+
+
+def test_the_stored_registry_history_verifies(clickhouse: Client, stored: Stored, registry: StoredRegistry) -> None:
+    report = run_verify(clickhouse, stored)
+    assert report.ok, report.findings
+    assert report.registry_entries == registry.entries == len(stored.agents) + 1
+
+
+def test_a_key_swapped_in_the_registry_history_is_named(
+    clickhouse: Client, stored: Stored, registry: StoredRegistry
+) -> None:
+    """Someone replaces agent-1's registered public key with their own, to pass off forged actions."""
+    theirs = Ed25519Signer.generate("attacker").public_key_bytes().hex()
+    sql(clickhouse, stored, f"ALTER TABLE DB.agent_registry UPDATE record = replaceOne(record, "
+        f"unhex('{registry.keys['agent-1'].hex()}'), unhex('{theirs}')) WHERE agent_id = 'agent-1'")
+    report = run_verify(clickhouse, stored)
+    assert [(f.kind, f.agent_id, f.position) for f in report.findings] == [("registry_broken", "agent-1", 2)]
+
+
+def test_a_key_swapped_in_the_registry_columns_only_is_named(
+    clickhouse: Client, stored: Stored, registry: StoredRegistry
+) -> None:
+    sql(clickhouse, stored, "ALTER TABLE DB.agent_registry UPDATE key_ids = ['attacker'] WHERE agent_id = 'agent-2'")
+    report = run_verify(clickhouse, stored)
+    assert [(f.kind, f.agent_id, f.position) for f in report.findings] == [("registry_row_mismatch", "agent-2", 3)]

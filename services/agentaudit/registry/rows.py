@@ -17,7 +17,7 @@ REGISTRY_TABLE = "agent_registry"
 REGISTRY_COLUMNS: tuple[str, ...] = (
     "position", "change_id", "kind", "agent_id", "tenant_id", "agent_version", "status", "valid_from",
     "actor", "approver", "reason", "definition", "key_ids", "prev_hash", "hash", "signing_key_id", "signature",
-    "record",
+    "source_partition", "record",
 )  # fmt: skip
 
 
@@ -50,5 +50,6 @@ def registry_row(change: dict[str, Any], value: bytes) -> dict[str, Any]:
         "hash": entry.hash,
         "signing_key_id": entry.signing_key_id,
         "signature": entry.signature,
+        "source_partition": 0,  # agent.registry has one partition (topics.py)
         "record": value,
     }

@@ -28,11 +28,14 @@ from agentaudit.sink.rows import (
     SOURCE,
     Row,
     record_row,
+    registry_change_row,
     rejection_row,
     seal_row,
     undecodable_row,
 )
+from agentaudit.registry.rows import REGISTRY_TABLE
 from agentaudit.sink.writer import BatchWriter, dedup_token, describe_ranges
+
 from agentaudit.store.client import quote_identifier, translate_errors
 from agentaudit.topics import MIB, Topic
 
@@ -145,6 +148,7 @@ class Sink:
         self.records_topic = settings.topic(Topic.RECORDS)
         self.rejected_topic = settings.topic(Topic.REJECTED)
         self.seals_topic = settings.topic(Topic.SEALS)
+        self.registry_topic = settings.topic(Topic.REGISTRY)
         self.high_water = HighWater()
         self.batch = Batch()
         self._marks_stale = True
@@ -159,7 +163,7 @@ class Sink:
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
         self.consumer.subscribe(
-            [self.records_topic, self.rejected_topic, self.seals_topic],
+            [self.records_topic, self.rejected_topic, self.seals_topic, self.registry_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -231,13 +235,16 @@ class Sink:
                 return REJECTIONS_TABLE, rejection_row(self.codec.decode("Rejection", value), value)
             if topic == self.seals_topic:
                 return SEALS_TABLE, seal_row(self.codec.decode("Seal", value), value)
+            if topic == self.registry_topic:
+                return REGISTRY_TABLE, registry_change_row(self.codec.decode("RegistryChange", value), value)
             reason = f"message from unexpected topic {topic}"
         except PermanentError as exc:
             reason = f"{exc.code}: {exc.reason}"
         except (KeyError, TypeError, ValueError) as exc:
             # Decoded, but not into the shape a row needs: still keep the bytes.
             reason = f"row: {type(exc).__name__}: {exc}"
-        logical = {self.records_topic: Topic.RECORDS, self.seals_topic: Topic.SEALS}.get(topic, Topic.REJECTED).value
+        logical = {self.records_topic: Topic.RECORDS, self.seals_topic: Topic.SEALS,
+                   self.registry_topic: Topic.REGISTRY}.get(topic, Topic.REJECTED).value
         SINK_DECODE_FAILURES.labels(topic=logical).inc()
         self._decode_failures += 1
         log.warning("sink_decode %s[%d]@%d: %s", topic, partition, offset, reason)
@@ -257,7 +264,7 @@ class Sink:
         """
         newest = self._newest_ingest_us()
         try:
-            for table in (RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE):
+            for table in (RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, REGISTRY_TABLE):
                 self._insert_table(table)
         except TransientError:
             self._back_off()

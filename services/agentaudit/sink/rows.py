@@ -19,6 +19,7 @@ from typing import Any
 from agentaudit.chain.forms import avro_bytes
 from agentaudit.chain.seal import SEAL_DOMAIN
 from agentaudit.codec.base import body_offset
+from agentaudit.registry.rows import REGISTRY_COLUMNS, REGISTRY_TABLE, registry_row
 
 RECORDS_TABLE = "audit_records"
 REJECTIONS_TABLE = "audit_rejections"
@@ -54,6 +55,7 @@ SEAL_COLUMNS: tuple[str, ...] = (
 
 COLUMNS: dict[str, tuple[str, ...]] = {
     RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS, SEALS_TABLE: SEAL_COLUMNS,
+    REGISTRY_TABLE: REGISTRY_COLUMNS,
 }
 
 # Positions the sink reads back from a row: the time that picks the month
@@ -64,11 +66,14 @@ INGEST_TIME = {
     RECORDS_TABLE: RECORD_COLUMNS.index("ingest_time"),
     REJECTIONS_TABLE: REJECTION_COLUMNS.index("ingest_time"),
     SEALS_TABLE: SEAL_COLUMNS.index("until_time"),
+    REGISTRY_TABLE: REGISTRY_COLUMNS.index("valid_from"),
 }
 DEDUP_KEY_SQL = {
     RECORDS_TABLE: ("source_topic", "source_partition", "source_offset"),
     REJECTIONS_TABLE: ("source_topic", "source_partition", "source_offset"),
     SEALS_TABLE: ("agent_id", "source_partition", "seq"),
+    # registry positions grow across the whole registry, so also per agent
+    REGISTRY_TABLE: ("agent_id", "source_partition", "position"),
 }
 SOURCE = {t: tuple(COLUMNS[t].index(c) for c in cols) for t, cols in DEDUP_KEY_SQL.items()}
 
@@ -158,6 +163,12 @@ def seal_row(seal: dict[str, Any], raw: bytes) -> Row:
         source["topic"], source["partition"], source["offset"],
         seal["key_id"], seal["signature"], raw,
     )  # fmt: skip
+
+
+def registry_change_row(change: dict[str, Any], raw: bytes) -> Row:
+    """agent_registry row for a decoded RegistryChange; raw is its Avro bytes as consumed."""
+    values = registry_row(change, raw)
+    return tuple(values[c] for c in REGISTRY_COLUMNS)
 
 
 def rejection_row(rejection: dict[str, Any], raw: bytes) -> Row:

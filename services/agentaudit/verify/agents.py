@@ -67,7 +67,8 @@ def anchor_of(seal: dict[str, Any], seal_hash: bytes) -> Anchor:
 class Report:
     agents: list[AgentResult] = field(default_factory=list)
     seconds: float = 0.0
-    general: list[Finding] = field(default_factory=list)  # about no one agent: an evidence bundle's files
+    general: list[Finding] = field(default_factory=list)  # about no one agent: bundle files, the registry
+    registry_entries: int = 0  # agent registry entries verified (ClickHouse verification only)
 
     @property
     def findings(self) -> list[Finding]:
@@ -92,6 +93,7 @@ class Report:
             "records": self.records,
             "seals": self.seals,
             "unsealed": sum(a.unsealed for a in self.agents),
+            "registry_entries": self.registry_entries,
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.records / self.seconds) if self.seconds else None,
             "findings": [f.as_dict() for f in self.findings],

@@ -95,6 +95,8 @@ def echo_report(report: Report, as_json: bool, extra: dict[str, Any] | None = No
     rate = f"{report.records / report.seconds:,.0f} records/s" if report.seconds else ""
     click.echo(f"verified {report.records:,} records and {report.seals:,} seals of {len(report.agents)} agents "
                f"in {report.seconds:.2f}s ({rate})")
+    if report.registry_entries:
+        click.echo(f"verified {report.registry_entries:,} agent registry entries (hash chain and signatures)")
     for finding in report.findings:
         click.echo(f"  FAIL {describe(finding)}")
     if not report.agents:

@@ -11,6 +11,7 @@ from clickhouse_connect.driver.client import Client
 from agentaudit.chain.seal import SignatureCheck
 from agentaudit.query.timeparse import to_micros
 from agentaudit.verify.agents import EPOCH, FAR_FUTURE, Report, verify_agents
+from agentaudit.verify.registry import check_registry
 from agentaudit.verify.store import name_events, read
 
 __all__ = ["EPOCH", "FAR_FUTURE", "Report", "verify_agents", "verify_store"]
@@ -32,5 +33,7 @@ def verify_store(
     for result in report.agents:
         if result.findings:
             result.findings = name_events(client, database, result.findings)
+    report.registry_entries, registry_findings = check_registry(client, database, public_keys)
+    report.general += registry_findings
     report.seconds = time.perf_counter() - started
     return report
