@@ -14,6 +14,10 @@ from agentaudit.demo.identities import enroll
 from agentaudit.demo.stack import Service
 from agentaudit.demo.workload import AgentProfile
 from agentaudit.emit import Emitter, Principal
+from agentaudit.keyring import Keyring
+from agentaudit.registry.change import ChangeKind
+from agentaudit.registry.requests import SetStatus
+from agentaudit.registry.store import RegistryWriter
 from agentaudit.settings import Settings
 from agentaudit.signing import Ed25519Signer, Signer, sign_action
 from agentaudit.topics import MIB, Topic
@@ -139,3 +143,38 @@ def test_record_time_is_the_brokers_not_the_agents(settings: Settings) -> None:
     assert record["action"]["agent_time"] == lagging
     assert abs(record["ingest_time"] - before) < 60 * 10**6
     assert record["clock_skew_ms"] == (lagging - record["ingest_time"]) // 1000
+
+
+def test_a_suspended_agent_is_refused_from_the_moment_the_suspension_takes_effect(settings: Settings) -> None:
+    """The kill switch (CC7.4) end to end: suspend through the registry; actions
+    ingested before it took effect are kept as records, later ones are refused
+    with agent_suspended and a high-severity incident."""
+    ensure_topics(settings, settings.kafka_bootstrap)
+    signers = enrolled(settings)
+    topic = settings.topic(Topic.ACTIONS)
+    producer = raw_producer(settings)
+
+    def send(event: str, sequence: int) -> None:
+        value = CODEC.encode("AgentAction", sign_action(
+            now_action(event_id=event, session_id="k", sequence=sequence), signers["agent-1"]))
+        producer.produce(topic, value, b"agent-1")
+        assert producer.flush(30) == 0
+
+    before = str(uuid.uuid4())
+    send(before, 1)
+    with RegistryWriter(settings, settings.kafka_bootstrap, Keyring.load(settings)) as writer:
+        change = writer.submit(SetStatus(agent_id="agent-1", kind=ChangeKind.SUSPEND, actor="carol",
+                                         approver="dave", reason="INC-9 kill switch"))
+    time.sleep(max(0.0, change.valid_from_us / 1e6 - time.time()) + 0.2)
+    after = str(uuid.uuid4())
+    send(after, 2)
+
+    with running(Service("processor", ["process"], settings)):
+        (record,) = consume_all(settings, Topic.RECORDS, 1)
+        (refused,) = consume_all(settings, Topic.REJECTED, 1)
+        (incident,) = consume_all(settings, Topic.INCIDENTS, 1)
+    assert CODEC.decode("AuditRecord", record.value())["action"]["event_id"] == before
+    rejection = CODEC.decode("Rejection", refused.value())
+    assert (rejection["reason_code"], rejection["event_id"]) == ("agent_suspended", after)
+    found = CODEC.decode("Incident", incident.value())
+    assert found["rule_id"].endswith("agent_suspended") and found["severity"] == "high"

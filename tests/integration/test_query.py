@@ -12,6 +12,7 @@ from clickhouse_connect.driver.client import Client
 from agentaudit.cli import _register, cli
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.query import Filters, records_query, rejections_query, run_query, summary
+from agentaudit.query.build import sessions_query
 from agentaudit.settings import Settings
 from agentaudit.sink.rows import RECORDS_TABLE, REJECTIONS_TABLE, record_row, rejection_row
 from agentaudit.sink.writer import BatchWriter
@@ -107,3 +108,24 @@ def test_cli_table_json_csv_and_summary(loaded: Settings) -> None:
     assert counts.stdout.startswith("recorded 60, rejected 3"), counts.output
     rejected = runner.invoke(cli, ["query", "--since", "-2h", "--rejected", "--reason", "not_avro", "--json"], env=env)
     assert len(rejected.stdout.splitlines()) == 2
+
+
+def test_sessions_show_expected_against_stored_actions(store_settings: Settings, clickhouse: Client) -> None:
+    """Completeness (issue 3, point 5): session s-gap lost sequences 3 and 4, s-ok lost none."""
+    rows = []
+    stored = {"s-gap": [1, 2, 5, 6], "s-ok": [1, 2, 3]}
+    offset = 0
+    for session, sequences in stored.items():
+        for sequence in sequences:
+            raw = codec.encode("AuditRecord", record(
+                offset, ingest_us=NOW_US - 30 * MINUTE_US + offset, agent_id="agent-s", session_id=session,
+                sequence=sequence,
+            ))
+            rows.append(record_row(codec.decode("AuditRecord", raw), raw))
+            offset += 1
+    BatchWriter(clickhouse, store_settings.clickhouse_database).insert(RECORDS_TABLE, rows, "sessions")
+    filters = Filters(NOW - timedelta(hours=2), NOW, {"agent": ("agent-s",)})
+    result = run_query(clickhouse, sessions_query(store_settings.clickhouse_database, filters))
+    assert [(r["session_id"], r["expected"], r["actual"], r["missing"], r["duplicates"]) for r in result] == [
+        ("s-gap", 6, 4, 2, 0), ("s-ok", 3, 3, 0, 0),
+    ]

@@ -129,3 +129,31 @@ def rejection_counts_query(database: str, filters: Filters) -> Query:
         f"{where} GROUP BY reason_code ORDER BY n DESC, reason_code"
     )
     return Query(sql, params, ("reason_code", "n"))
+
+
+SESSION_COLUMNS = (
+    "tenant_id", "agent_id", "session_id", "first_seen", "last_seen",
+    "first_sequence", "last_sequence", "expected", "actual", "missing", "duplicates",
+)
+
+
+def sessions_query(database: str, filters: Filters) -> Query:
+    """Completeness per agent session in the window: expected actions (from the
+    sequence numbers the agent gave) against those stored, incomplete ones first.
+
+    expected counts last - first + 1 of the sequences seen in the window, so a
+    session that began before the window is judged from its first action in it.
+    duplicates should always be 0: the processor rejects a repeated sequence.
+    """
+    where, params = where_clause(filters, RECORD_FILTERS)
+    params["database"] = database
+    limit = f" LIMIT {int(filters.limit)}" if filters.limit else ""
+    sql = (
+        "SELECT tenant_id, agent_id, session_id, min(ingest_time) AS first_seen, max(ingest_time) AS last_seen, "
+        "min(sequence) AS first_sequence, max(sequence) AS last_sequence, "
+        "last_sequence - first_sequence + 1 AS expected, uniqExact(sequence) AS actual, "
+        "expected - actual AS missing, count() - actual AS duplicates "
+        f"FROM {{database:Identifier}}.audit_records{where} "
+        f"GROUP BY tenant_id, agent_id, session_id ORDER BY missing + duplicates DESC, last_seen DESC{limit}"
+    )
+    return Query(sql, params, SESSION_COLUMNS)

@@ -25,6 +25,8 @@ from agentaudit.settings import Settings
 @click.option("--rejected", is_flag=True, help="List rejections (audit_rejections) instead of records.")
 @click.option("--summary", "--count", "summary_mode", is_flag=True,
               help="Counts instead of rows: records by outcome and action, rejections by reason.")
+@click.option("--sessions", "sessions_mode", is_flag=True,
+              help="Completeness per agent session: expected actions (by sequence number) against stored ones.")
 @click.option("--limit", default=100, show_default=True, help="Most rows to print; 0 for all.")
 @click.option("--oldest-first", is_flag=True, help="Oldest rows first (default: newest first).")
 @click.option("--json", "fmt", flag_value="json", help="One JSON object per line.")
@@ -42,6 +44,7 @@ def query_command(
     reason: tuple[str, ...],
     rejected: bool,
     summary_mode: bool,
+    sessions_mode: bool,
     limit: int,
     oldest_first: bool,
     fmt: str | None,
@@ -56,13 +59,14 @@ def query_command(
       agentaudit query --since 2025-01-31 --until 2025-02-01 --tenant acme --outcome denied --csv
       agentaudit query --since -1d --summary
       agentaudit query --rejected --reason not_avro --json
+      agentaudit query --since -1d --sessions     # which sessions miss actions
 
     With the embedded database this works only while no sink runs on it
     (chDB allows one process per folder); use a ClickHouse server to query a
     running pipeline.
     """
     from agentaudit.query import output
-    from agentaudit.query.build import Filters, records_query, rejections_query
+    from agentaudit.query.build import Filters, records_query, rejections_query, sessions_query
     from agentaudit.query.run import run_query, summary
     from agentaudit.query.timeparse import parse_time
     from agentaudit.store import connect
@@ -88,7 +92,9 @@ def query_command(
             else:
                 click.echo(output.summary_text(result))
             return
-        build = rejections_query if rejected else records_query
+        if sessions_mode and rejected:
+            raise click.UsageError("--sessions counts records; it does not combine with --rejected")
+        build = sessions_query if sessions_mode else rejections_query if rejected else records_query
         query = build(settings.clickhouse_database, filters)
         rows = run_query(client, query)
     finally:
