@@ -76,6 +76,9 @@ class SealForm:
     def seal_hash(self, datum: Mapping[str, Any]) -> bytes:
         return hashlib.sha256(SEAL_DOMAIN + self.content(datum)).digest()
 
+    def signed_bytes(self, datum: Mapping[str, Any]) -> bytes:
+        """What the seal's signature is over."""
+        return SEAL_DOMAIN + self.content(datum) + avro_bytes(datum["key_id"].encode("utf-8"))
+
     def signature_valid(self, datum: Mapping[str, Any], public_keys: Mapping[str, bytes], check: SignatureCheck) -> bool:
-        signed = SEAL_DOMAIN + self.content(datum) + avro_bytes(datum["key_id"].encode("utf-8"))
-        return check(public_keys, datum["key_id"], signed, datum["signature"])
+        return check(public_keys, datum["key_id"], self.signed_bytes(datum), datum["signature"])

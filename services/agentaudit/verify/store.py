@@ -256,11 +256,14 @@ def _sorted_columns(table: pa.Table) -> tuple[dict[str, _LazyColumn], dict[str, 
     """The rows sorted by agent and position, each agent's span, and the agents whose
     records after the first all pass in bulk: bytes hash right, the link bytes match,
     positions step by one, and each prev_hash is the previous record's hash."""
-    table = table.sort_by([("agent_id", "ascending"), ("chain_position", "ascending"),
-                           ("ingest_us", "ascending")])
     n = table.num_rows
-    agents = [a.decode() if isinstance(a, bytes) else a for a in table.column("agent_id").unique().to_pylist()]
-    codes = pc.index_in(table.column("agent_id"), value_set=table.column("agent_id").unique()).to_numpy()
+    unique = table.column("agent_id").unique()
+    agents = [a.decode() if isinstance(a, bytes) else a for a in unique.to_pylist()]
+    # Sort on small integer codes, not agent id strings: several times faster.
+    codes = pc.index_in(table.column("agent_id"), value_set=unique).to_numpy()
+    order = np.lexsort((table.column("ingest_us").to_numpy(), table.column("chain_position").to_numpy(), codes))
+    table = table.take(order)
+    codes = codes[order]
     positions = table.column("chain_position").to_numpy()
     prev = np.frombuffer(_fixed_buffer(table.column("prev_hash")), dtype="S32", count=n)
     hashes = np.frombuffer(_fixed_buffer(table.column("hash")), dtype="S32", count=n)
