@@ -17,24 +17,16 @@ from pathlib import Path
 
 # Run as a script from anywhere: make services/ importable without installing.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 import os
-import time
-from collections.abc import Callable
 
 from agentaudit.chain.links import ChainEntry, first_break, genesis, link
 from agentaudit.chain import merkle
 from agentaudit.chain.merkle import inclusion_proof, root, verify_inclusion
+from tests.perf.timing import best_of
 
-
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

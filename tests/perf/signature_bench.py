@@ -21,6 +21,7 @@ from pathlib import Path
 
 # Run as a script from anywhere: make services/ importable without installing.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
 import os
@@ -38,6 +39,7 @@ from agentaudit.process.attribute import CachingSecretOpener, attribute
 from agentaudit.registry.model import AgentDefinition, AgentKey, AgentStatus, KeyAlgorithm, RegistryView, Scope
 from agentaudit.signing import Ed25519Signer, HmacSigner, Signer, canonical_bytes, sign_action, verify
 from agentaudit.signing.verify import ed25519_public_key
+from tests.perf.timing import best_of
 
 T0 = 1_764_000_000_000_000
 KEK = AESGCM(bytes(32))
@@ -81,14 +83,6 @@ def signed_actions(agent_id: str, signer: Signer, n: int) -> list[dict[str, Any]
     return [codec.decode("AgentAction", codec.encode("AgentAction", sign_action(typical_action(agent_id, i), signer)))
             for i in range(n)]
 
-
-def best_of(repeat: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def report(label: str, seconds: float, n: int) -> None:

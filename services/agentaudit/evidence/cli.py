@@ -7,7 +7,6 @@ import theirs when they run, and verify_bundle_or_proof never does.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ import click
 
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.settings import Settings
+from agentaudit.textfile import write_text
 
 TRUST_NOTE = ("note: checked against the public keys inside the {what}, which shows only that it is "
               "self-consistent; pass --public-keys with the keys you were given to show the pipeline signed it")
@@ -108,16 +108,8 @@ def prove_command(settings: Settings, event_id: str, out: Path | None) -> None:
         sys.exit(3)
     finally:
         client.close()
-    text = json.dumps(proof, indent=2) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
+    if not write_text(json.dumps(proof, indent=2) + "\n", out):
         return
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise click.ClickException(f"{out} exists; choose another --out or remove it") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
     click.echo(f"wrote {out}: event {event_id} in seal {proof['seal']['seq']} of {proof['record']['agent_id']}",
                err=True)
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 
 from agentaudit.settings import Settings
+from agentaudit.textfile import write_text
 
 
 def _when(us: int | None) -> str:
@@ -85,14 +85,5 @@ def export_public(settings: Settings, out: Path | None) -> None:
     """
     from agentaudit.keyring import Keyring
 
-    text = json.dumps(Keyring.load(settings).export_public(), indent=2) + "\n"
-    if out is None:
-        click.echo(text, nl=False)
-        return
-    try:
-        fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise click.ClickException(f"{out} exists; choose another --out or remove it") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    click.echo(f"wrote {out}", err=True)
+    if write_text(json.dumps(Keyring.load(settings).export_public(), indent=2) + "\n", out):
+        click.echo(f"wrote {out}", err=True)
