@@ -1,16 +1,15 @@
-"""A pipeline signing key for tests that need seals but not the keyring's storage."""
+"""A pipeline signing key for tests that need seals or registry entries but not the keyring's storage."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from agentaudit.keyring import ed25519_key_id
 
 
 class TestSigner:
-    """An in-memory Ed25519 key with the SealSigner interface; rotate() makes a new one."""
+    """An in-memory Ed25519 key that signs like a Keyring (key ids as the keyring makes them); rotate() makes a new one."""
 
     __test__ = False  # not a pytest class
 
@@ -21,7 +20,7 @@ class TestSigner:
 
     def rotate(self) -> str:
         key = Ed25519PrivateKey.generate()
-        self.current_key_id = f"test-{len(self._keys) + 1}"
+        self.current_key_id = ed25519_key_id(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
         self._keys[self.current_key_id] = key
         return self.current_key_id
 
@@ -33,13 +32,3 @@ class TestSigner:
             key_id: key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw) for key_id, key in self._keys.items()
         }
 
-
-def check_signature(public_keys: Mapping[str, bytes], key_id: str, data: bytes, signature: bytes) -> bool:
-    raw = public_keys.get(key_id)
-    if raw is None:
-        return False
-    try:
-        Ed25519PublicKey.from_public_bytes(raw).verify(signature, data)
-    except InvalidSignature:
-        return False
-    return True

@@ -1,10 +1,7 @@
-"""Registry requests and a signer for tests: real Ed25519 keys, no keyring file."""
+"""Registry requests for tests; tests.chain_support.TestSigner signs them like the keyring."""
 
 from __future__ import annotations
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-from agentaudit.keyring import ed25519_key_id
 from agentaudit.registry.change import ChangeKind
 from agentaudit.registry.keyfiles import new_ed25519_key
 from agentaudit.registry.model import Scope
@@ -12,23 +9,6 @@ from agentaudit.registry.requests import NewKey, Register, RotateKey, SetStatus
 
 HOUR_US = 3600 * 1_000_000
 DAY_US = 24 * HOUR_US
-
-
-class TestSigner:
-    """Signs like a Keyring, with a key held in memory."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self) -> None:
-        self._key = Ed25519PrivateKey.generate()
-        self.public_key = self._key.public_key().public_bytes_raw()
-        self.key_id = ed25519_key_id(self.public_key)
-
-    def sign(self, data: bytes) -> tuple[str, bytes]:
-        return self.key_id, self._key.sign(data)
-
-    def public_keys(self) -> dict[str, bytes]:
-        return {self.key_id: self.public_key}
 
 
 def new_key() -> NewKey:

@@ -106,7 +106,7 @@ def reader(client: Any, public_keys: dict[str, bytes]) -> dict[str, Any]:
     from agentaudit.query.run import run_query, summary
     from agentaudit.verify.run import EPOCH, FAR_FUTURE, verify_agents
     from agentaudit.verify.store import read
-    from tests.chain_support import check_signature
+    from agentaudit.keyring import verify_signature as check_signature
 
     out: dict[str, Any] = {}
     rows: list[Any] = []

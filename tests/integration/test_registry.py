@@ -33,7 +33,8 @@ from agentaudit.settings import Settings
 from agentaudit.store import quote_identifier
 from agentaudit.topics import Topic
 from tests.pipeline_support import wait_for
-from tests.registry_support import TestSigner, new_key, register, rotate, set_status
+from tests.chain_support import TestSigner
+from tests.registry_support import new_key, register, rotate, set_status
 
 pytestmark = pytest.mark.integration
 codec = SingleObjectCodec()

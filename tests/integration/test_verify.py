@@ -17,7 +17,7 @@ from agentaudit.store import quote_identifier
 from agentaudit.verify.run import EPOCH, Report, verify_store
 from agentaudit.signing import Ed25519Signer
 from tests.chain_fixture import Stored, StoredRegistry, store_chains, store_registry
-from tests.chain_support import check_signature
+from agentaudit.keyring import verify_signature as check_signature
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from agentaudit.chain.seal import SealedBytes, SealForm, seal_genesis
 from agentaudit.chain.state import ChainState
 from agentaudit.codec import load_schemas
 from agentaudit.process.chaining import ChainStage, SealPolicy
-from tests.chain_support import TestSigner, check_signature
+from agentaudit.keyring import verify_signature as check_signature
+from tests.chain_support import TestSigner
 
 SECOND = 1_000_000
 T0 = 1_800_000_000 * SECOND  # on a 10 s boundary

@@ -14,7 +14,8 @@ from agentaudit.registry.errors import RegistryIntegrityError
 from agentaudit.registry.log import RegistryLog
 from agentaudit.registry.model import AgentKey, AgentStatus
 from agentaudit.registry.requests import ChangeRequest
-from tests.registry_support import DAY_US, HOUR_US, TestSigner, new_key, register, rotate, set_status
+from tests.chain_support import TestSigner
+from tests.registry_support import DAY_US, HOUR_US, new_key, register, rotate, set_status
 
 T0 = 1_700_000_000_000_000
 signer = TestSigner()
@@ -118,8 +119,8 @@ def test_a_swapped_key_with_a_recomputed_hash_fails_the_signature() -> None:
         replay([forged])
     # re-signed by a key the reader does not trust
     other = TestSigner()
-    forged = replace(forged, signing_key_id=other.key_id, signature=other.sign(signed_message(forged.hash))[1])
-    with pytest.raises(RegistryIntegrityError, match=f"position 1: signed by pipeline key '{other.key_id}'"):
+    forged = replace(forged, signing_key_id=other.current_key_id, signature=other.sign(signed_message(forged.hash))[1])
+    with pytest.raises(RegistryIntegrityError, match=f"position 1: signed by pipeline key '{other.current_key_id}'"):
         replay([forged])
 
 

@@ -11,7 +11,8 @@ from agentaudit.registry.cli import parse_duration_us
 from agentaudit.registry.log import RegistryLog
 from agentaudit.registry.output import change_json, describe, dumps, history_line, when
 from agentaudit.registry.secrets import new_hmac_key
-from tests.registry_support import HOUR_US, TestSigner, register, rotate
+from tests.chain_support import TestSigner
+from tests.registry_support import HOUR_US, register, rotate
 
 T0 = 1_700_000_000_123_456
 

@@ -10,7 +10,8 @@ from agentaudit.registry.avro import SCHEMA, to_avro
 from agentaudit.registry.log import RegistryLog
 from agentaudit.registry.rows import REGISTRY_COLUMNS, registry_row
 from agentaudit.registry.secrets import new_hmac_key
-from tests.registry_support import TestSigner, register, rotate
+from tests.chain_support import TestSigner
+from tests.registry_support import register, rotate
 
 codec = SingleObjectCodec()
 
@@ -29,7 +30,7 @@ def test_a_row_carries_the_change_its_chain_link_and_its_exact_bytes() -> None:
     assert (row["valid_from"], row["actor"], row["approver"]) == (2_000, "carol", "bob")
     assert row["prev_hash"] == first.hash and row["hash"] == second.hash and row["record"] == value
     assert row["key_ids"] == [k.key_id for k in second.definition.keys] and len(row["key_ids"]) == 2
-    assert row["signing_key_id"] == signer.key_id and len(row["signature"]) == 64
+    assert row["signing_key_id"] == signer.current_key_id and len(row["signature"]) == 64
 
 
 def test_the_row_alone_reproduces_the_entry_hash() -> None:
