@@ -166,11 +166,11 @@ class BatchHandler:
             if is_tick(msg):
                 PROCESS_TICKS.inc()
                 continue
-            inputs += 1
             topic, value, seals = self.render(msg, stage)
             if topic is None:
                 PROCESS_SKIPPED.inc()
                 continue
+            inputs += 1
             self._produce(topic, msg.partition, msg.key, value)
             self._publish_seals(seals, msg.partition)
             for incident in self._incidents:
