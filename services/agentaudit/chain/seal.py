@@ -38,6 +38,11 @@ class SealSigner(Protocol):
     def sign(self, data: bytes) -> tuple[str, bytes]: ...
 
 
+def seal_hash_of(content: bytes) -> bytes:
+    """seal_hash = SHA-256(SEAL_DOMAIN || content), content being the seal's Avro body before key_id."""
+    return hashlib.sha256(SEAL_DOMAIN + content).digest()
+
+
 def seal_genesis(agent_id: str) -> bytes:
     """prev_seal_hash of an agent's first seal; per agent, like the chain genesis."""
     return hashlib.sha256(SEAL_GENESIS_DOMAIN + agent_id.encode("utf-8")).digest()
@@ -71,10 +76,10 @@ class SealForm:
             raise RuntimeError(f"signer used key {used_key}, announced {key_id}")
         datum = {**content_fields, "key_id": key_id, "signature": signature}
         body = signed[len(SEAL_DOMAIN):] + avro_bytes(signature)
-        return SealedBytes(datum, body, hashlib.sha256(SEAL_DOMAIN + content).digest())
+        return SealedBytes(datum, body, seal_hash_of(content))
 
     def seal_hash(self, datum: Mapping[str, Any]) -> bytes:
-        return hashlib.sha256(SEAL_DOMAIN + self.content(datum)).digest()
+        return seal_hash_of(self.content(datum))
 
     def signed_bytes(self, datum: Mapping[str, Any]) -> bytes:
         """What the seal's signature is over."""

@@ -13,11 +13,10 @@ so no time-zone conversion can slip in).
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from agentaudit.chain.forms import avro_bytes
-from agentaudit.chain.seal import SEAL_DOMAIN
+from agentaudit.chain.seal import seal_hash_of
 from agentaudit.codec.base import body_offset
 from agentaudit.registry.rows import REGISTRY_COLUMNS, REGISTRY_TABLE, registry_row
 
@@ -159,7 +158,7 @@ def seal_row(seal: dict[str, Any], raw: bytes) -> Row:
         seal["agent_id"], seal["tenant_id"], seal["seq"], seal["reason"],
         seal["first_position"], seal["last_position"], seal["head_hash"], seal["merkle_root"],
         seal["from_time"], seal["until_time"], seal["prev_seal_hash"],
-        hashlib.sha256(SEAL_DOMAIN + content).digest(),
+        seal_hash_of(content),
         source["topic"], source["partition"], source["offset"],
         seal["key_id"], seal["signature"], raw,
     )  # fmt: skip
