@@ -2,14 +2,15 @@
 
     .venv/bin/python tests/perf/verify_bench.py [--records 1000000] [--agents 100] [--every 1000]
 
-Builds --records chained records of about 600 bytes over --agents agents in a
-fresh chDB folder -- linked and sealed by the processor's own ChainStage and
-signed with a real Ed25519 key, stored with the sink's seal rows -- then times
-the verifier end to end (ClickHouse read and SHA-256 of every record, links,
-Merkle roots, signatures) and prints the figures. Record bodies are random
-bytes in the stored framing (header || body || chain link): verification
-hashes bytes, it never decodes them, so the figure is the same for real
-actions of that size. Nothing is asserted.
+Builds --records chained records over --agents agents in a fresh chDB folder
+-- real AuditRecord encodings of the demo workload's actions (about 450 bytes,
+compressing like the demo's), linked and sealed by the processor's own
+ChainStage and signed with a real Ed25519 key, stored with the sink's seal
+rows -- then times the verifier end to end (ClickHouse read and SHA-256 of
+every record, links, Merkle roots, signatures) and prints the figures. The
+actions carry random 64-byte signatures in place of agents' real ones:
+verification hashes the stored bytes and never checks those, and signing a
+million actions would only slow the build. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -21,17 +22,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
+import itertools
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import clickhouse_connect
 
-from agentaudit.chain.forms import chain_link_tail
+from agentaudit.chain.forms import PrefixForm, chain_link_tail
 from agentaudit.chain.seal import SealForm
 from agentaudit.codec import SingleObjectCodec, load_schemas
+from agentaudit.demo.workload import Act, Workload
+from agentaudit.demo.workload import agents as workload_agents
+from agentaudit.emit.ids import uuid7
 from agentaudit.keyring import verify_signature
 from agentaudit.process.chaining import ChainStage, SealPolicy
 from agentaudit.sink.rows import COLUMNS, SEALS_TABLE, seal_row
@@ -42,24 +48,46 @@ from tests.chain_support import TestSigner
 SECOND = 1_000_000
 
 
+def actions(agents: int) -> Iterator[dict[str, Any]]:
+    """The demo workload's actions as its agents would emit them (see demo/driver.py and emit/emitter.py)."""
+    sessions: dict[tuple[str, int], tuple[str, itertools.count[int]]] = {}
+    for act in Workload(workload_agents(agents), bad_ratio=0.0).plan(1 << 62):
+        assert isinstance(act, Act)
+        session_id, sequence = sessions.setdefault((act.agent.agent_id, act.session), (uuid7(), itertools.count(1)))
+        fields = dict(act.fields)
+        if fields.get("approval"):
+            fields["approval"] = {**fields["approval"], "decided_at": time.time_ns() // 1000}
+        yield {
+            "event_id": uuid7(), "agent_id": act.agent.agent_id, "session_id": session_id,
+            "sequence": next(sequence), "tenant_id": act.agent.tenant_id,
+            "principal": {"type": "user", "id": act.principal}, "action_type": act.action_type,
+            "outcome": "success", "parameters": None, "agent_time": time.time_ns() // 1000,
+            **fields, "key_id": "k1", "signature": os.urandom(64),
+        }
+
+
 def build(client: Any, database: str, records: int, agents: int, every: int) -> TestSigner:
     codec = SingleObjectCodec()
+    schemas = load_schemas()
+    form = PrefixForm(schemas, "AuditRecord", ("chain",))  # the processor's record encoding
     signer = TestSigner()
-    stage = ChainStage(0, {}, -1, SealPolicy(every, 3600 * SECOND), SealForm(load_schemas()), signer)
+    stage = ChainStage(0, {}, -1, SealPolicy(every, 3600 * SECOND), SealForm(schemas), signer)
     header = codec.header("AuditRecord")
-    names = [f"agent-{i:04d}" for i in range(agents)]
     start = (int(time.time()) - 1800) * SECOND
     rows, seals = [], []
-    body = os.urandom(600)
     started = time.perf_counter()
-    for n in range(records):
-        agent = names[n % agents]
+    for n, action in zip(range(records), actions(agents)):
+        agent = action["agent_id"]
         now = start + n
         source = {"topic": "agent.actions", "partition": 0, "offset": n}
-        record_body = body[: 500 + n % 100] + n.to_bytes(8, "big")
-        link, made = stage.link(agent, "t1", record_body, now, source)
+        record_body = form.encode({
+            "action": action, "ingest_time": now, "source": source, "clock_skew_ms": 0, "chain": None,
+            "risk_score": None, "rule_hits": [], "attribution": {"agent_version": 1, "key_id": "k1",
+                                                                 "algorithm": "ed25519"},
+        })
+        link, made = stage.link(agent, action["tenant_id"], record_body, now, source)
         value = header + record_body + chain_link_tail(link.position, link.prev_hash, link.hash)
-        rows.append((f"e-{n}", agent, "t1", now, "agent.actions", 0, n, link.position, link.prev_hash, link.hash, value))
+        rows.append((action["event_id"], agent, action["tenant_id"], now, "agent.actions", 0, n, link.position, link.prev_hash, link.hash, value))
         for seal in made:
             raw = codec.header("Seal") + seal.body
             seals.append(seal_row(codec.decode("Seal", raw), raw))
@@ -70,7 +98,13 @@ def build(client: Any, database: str, records: int, agents: int, every: int) -> 
             rows = []
             print(f"  built {n + 1:,} records ({time.perf_counter() - started:.0f}s)", flush=True)
     client.insert(f"{database}.{SEALS_TABLE}", seals, column_names=list(COLUMNS[SEALS_TABLE]))
-    print(f"  {len(seals):,} seals")
+    stored = client.query(
+        f"SELECT (SELECT avg(length(record)) FROM {database}.audit_records), "
+        "(SELECT data_compressed_bytes / data_uncompressed_bytes FROM system.columns "
+        " WHERE database = {db:String} AND table = 'audit_records' AND name = 'record')",
+        parameters={"db": database},
+    ).result_rows[0]
+    print(f"  {len(seals):,} seals; records average {stored[0]:.0f} bytes, stored compressed to {stored[1]:.0%}")
     return signer
 
 

@@ -102,25 +102,32 @@ class Report:
         }
 
 
-def _checked_in_parallel(
-    data: list[AgentData], form: SealForm, public_keys: Mapping[str, bytes], check: SignatureCheck
-) -> SignatureCheck:
-    """check, answering from results computed for every seal up front on all cores.
+class SealSignatures:
+    """A SignatureCheck answering from seal signatures checked up front, on every core.
 
     Ed25519 verification (~160 µs) is most of the Python time of a large
     verification, and cryptography releases the GIL while it runs, so threads
-    share it out while this thread only waits for them.
+    share it out. The ClickHouse path calls check_ahead while the records query
+    still runs; verify_agents then finds the verdicts ready.
     """
-    seals = [s for a in data for s in ([a.anchor_seal] if a.anchor_seal else []) + a.seals]
-    jobs = [(s["key_id"], form.signed_bytes(s), s["signature"]) for s in seals]
-    with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
-        verdicts = dict(zip(jobs, pool.map(lambda job: check(public_keys, *job), jobs), strict=True))
 
-    def answer(keys: Mapping[str, bytes], key_id: str, signed: bytes, signature: bytes) -> bool:
-        found = verdicts.get((key_id, signed, signature)) if keys is public_keys else None
-        return found if found is not None else check(keys, key_id, signed, signature)
+    def __init__(self, public_keys: Mapping[str, bytes], check: SignatureCheck) -> None:
+        self._keys = public_keys
+        self._check = check
+        self._form = SealForm(load_schemas())
+        self._verdicts: dict[tuple[str, bytes, bytes], bool] = {}
+        self._seen: dict[int, dict[str, Any]] = {}  # seals already checked, kept so their ids stay theirs
 
-    return answer
+    def check_ahead(self, seals: Iterable[dict[str, Any]]) -> None:
+        fresh = [s for s in seals if id(s) not in self._seen]
+        jobs = [(s["key_id"], self._form.signed_bytes(s), s["signature"]) for s in fresh]
+        with ThreadPoolExecutor(max(2, os.cpu_count() or 2)) as pool:
+            self._verdicts.update(zip(jobs, pool.map(lambda job: self._check(self._keys, *job), jobs), strict=True))
+        self._seen.update((id(s), s) for s in fresh)
+
+    def __call__(self, keys: Mapping[str, bytes], key_id: str, signed: bytes, signature: bytes) -> bool:
+        found = self._verdicts.get((key_id, signed, signature)) if keys is self._keys else None
+        return found if found is not None else self._check(keys, key_id, signed, signature)
 
 
 def verify_agents(
@@ -137,7 +144,9 @@ def verify_agents(
     tails: list[tuple[AgentData, AgentResult, int | None]] = []
     newest = 0
     data = list(data)
-    check_signature = _checked_in_parallel(data, form, public_keys, check_signature)
+    if not isinstance(check_signature, SealSignatures):
+        check_signature = SealSignatures(public_keys, check_signature)
+    check_signature.check_ahead(s for a in data for s in ([a.anchor_seal] if a.anchor_seal else []) + a.seals)
     for agent in data:
         result = AgentResult(agent.agent_id, records=len(agent.rows.positions), seals=len(agent.seals))
         anchor = None

@@ -10,7 +10,7 @@ from clickhouse_connect.driver.client import Client
 
 from agentaudit.chain.seal import SignatureCheck
 from agentaudit.query.timeparse import to_micros
-from agentaudit.verify.agents import EPOCH, FAR_FUTURE, Report, verify_agents
+from agentaudit.verify.agents import EPOCH, FAR_FUTURE, Report, SealSignatures, verify_agents
 from agentaudit.verify.registry import check_registry
 from agentaudit.verify.store import name_events, read
 
@@ -27,8 +27,9 @@ def verify_store(
     side: a second client of the same ClickHouse, to read seals in parallel.
     """
     started = time.perf_counter()
-    data = read(client, database, agents, since, until or FAR_FUTURE, side)
-    report = verify_agents(data, public_keys, check_signature, interval_us,
+    signatures = SealSignatures(public_keys, check_signature)
+    data = read(client, database, agents, since, until or FAR_FUTURE, side, on_seals=signatures.check_ahead)
+    report = verify_agents(data, public_keys, signatures, interval_us,
                            to_micros(until) if until is not None else None)
     for result in report.agents:
         if result.findings:

@@ -9,7 +9,8 @@ then checks links and Merkle roots, which need only 32-byte hashes.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import replace
@@ -18,7 +19,6 @@ from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from clickhouse_connect.driver.client import Client
 
@@ -151,49 +151,62 @@ def name_events(client: Client, database: str, findings: list[Finding]) -> list[
 
 
 def read(
-    client: Client, database: str, agents: list[str], since: datetime, until: datetime, side: Client | None = None
+    client: Client, database: str, agents: list[str], since: datetime, until: datetime, side: Client | None = None,
+    on_seals: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> Iterator[AgentData]:
     """Each agent's rows and seals within [since, until), agent by agent.
 
     side: an optional second client of the same ClickHouse, to read the seals
-    while the records stream.
+    while the records stream. on_seals: called with every decoded seal as soon
+    as they are read (while the records query runs, given a side client), to
+    check their signatures on the cores ClickHouse leaves idle.
     """
     db = quote_identifier(database)
-    bounds = _BOUNDS.replace("DB.", f"{db}.")
     params = {"agents": agents, "since": since, "until": until}
-    def seals_and_roots(on: Client) -> tuple[Any, Any]:
+    records_read = threading.Event()
+
+    def seals_then_roots(on: Client) -> tuple[dict[str, list[tuple[dict[str, Any], bool]]], Any]:
         with translate_errors("reading seals to verify"):
-            seal_rows = on.query(
-                _SEALS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params,
-                column_formats={"seal": "bytes"},
-            )
+            seal_rows = on.query(range_query(database, _SEALS), parameters=params, column_formats={"seal": "bytes"})
+        reader = SealReader()
+        seals: dict[str, list[tuple[dict[str, Any], bool]]] = {}
+        for agent_id, _seq, value, is_anchor in seal_rows.result_rows:
+            name = agent_id.decode() if isinstance(agent_id, bytes) else agent_id
+            seals.setdefault(name, []).append((reader.decode(value), bool(is_anchor)))
+        if on_seals is not None:
+            on_seals([seal for agent_seals in seals.values() for seal, _ in agent_seals])
+        # Both big queries use every core: run one after the other, the roots
+        # beside the Python sorting of the records rather than beside the hashing.
+        records_read.wait()
+        with translate_errors("reading seals to verify"):
             root_rows = on.query(
-                _ROOTS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params,
+                range_query(database, _ROOTS), parameters=params,
                 column_formats={"merkle_root": "bytes", "last_hash": "bytes", "agent_id": "string"},
             )
-        return seal_rows, root_rows
+        return seals, root_rows
 
-    # With a second client the seal queries run beside the big one: ClickHouse
-    # works on both at once (the machine has cores to spare while one query
-    # streams), which measurably shortens a verification.
     with ThreadPoolExecutor(1) if side is not None else nullcontext() as pool:
-        pending = pool.submit(seals_and_roots, side) if pool is not None and side is not None else None
-        with translate_errors("reading records to verify"):
-            table = client.query_arrow(
-                _RECORDS.replace("BOUNDS", bounds).replace("DB.", f"{db}."), parameters=params, use_strings=True,
-                # every core for the hashing, even where the default is lower (measured ~10% here)
-                settings={"max_threads": max(2, os.cpu_count() or 2)},
-            )
-        seal_rows, root_rows = pending.result() if pending is not None else seals_and_roots(client)
+        pending = pool.submit(seals_then_roots, side) if pool is not None and side is not None else None
+        try:
+            with translate_errors("reading records to verify"):
+                table = client.query_arrow(
+                    range_query(database, _RECORDS), parameters=params, use_strings=True,
+                    # every core for the hashing, even where the default is lower (measured ~10% here)
+                    settings={"max_threads": max(2, os.cpu_count() or 2),
+                              # agent ids as Arrow dictionary codes: what the sort below works on
+                              "output_format_arrow_low_cardinality_as_dictionary": 1},
+                )
+        finally:
+            records_read.set()
+        if pending is None:
+            seals_by_agent, root_rows = seals_then_roots(client)
+            columns, spans, clean = _sorted_columns(table)
+        else:
+            columns, spans, clean = _sorted_columns(table)
+            seals_by_agent, root_rows = pending.result()
     roots: dict[str, dict[int, tuple[int, bytes, bytes]]] = {}
     for agent_id, seq, count, last_hash, merkle_root in root_rows.result_rows:
         roots.setdefault(agent_id, {})[int(seq)] = (int(count), bytes(merkle_root), bytes(last_hash))
-    reader = SealReader()
-    seals_by_agent: dict[str, list[tuple[dict[str, Any], bool]]] = {}
-    for agent_id, _seq, value, is_anchor in seal_rows.result_rows:
-        name = agent_id.decode() if isinstance(agent_id, bytes) else agent_id
-        seals_by_agent.setdefault(name, []).append((reader.decode(value), bool(is_anchor)))
-    columns, spans, clean = _sorted_columns(table)
     for name in sorted(set(spans) | set(seals_by_agent)):
         lo, hi = spans.get(name, (0, 0))
         rows = ChainRows(
@@ -257,10 +270,14 @@ def _sorted_columns(table: pa.Table) -> tuple[dict[str, _LazyColumn], dict[str, 
     records after the first all pass in bulk: bytes hash right, the link bytes match,
     positions step by one, and each prev_hash is the previous record's hash."""
     n = table.num_rows
-    unique = table.column("agent_id").unique()
-    agents = [a.decode() if isinstance(a, bytes) else a for a in unique.to_pylist()]
-    # Sort on small integer codes, not agent id strings: several times faster.
-    codes = pc.index_in(table.column("agent_id"), value_set=unique).to_numpy()
+    # Sort on the agents' dictionary codes, not agent id strings: several times faster.
+    agent_column = table.column("agent_id")
+    if not pa.types.is_dictionary(agent_column.type):
+        agent_column = agent_column.dictionary_encode()
+    agent_column = agent_column.unify_dictionaries()
+    chunks = agent_column.chunks
+    agents = [a.decode() if isinstance(a, bytes) else a for a in chunks[0].dictionary.to_pylist()] if chunks else []
+    codes = np.concatenate([c.indices.to_numpy() for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
     order = np.lexsort((table.column("ingest_us").to_numpy(), table.column("chain_position").to_numpy(), codes))
     table = table.take(order)
     codes = codes[order]
