@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import copy
 import json
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable

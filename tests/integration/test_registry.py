@@ -7,7 +7,7 @@ import json
 import stat
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest

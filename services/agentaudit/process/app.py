@@ -53,7 +53,7 @@ from agentaudit.process.sessions import SessionStatus
 from agentaudit.registry.model import RegistryView
 from agentaudit.process.chaining import ChainStage, SealPolicy
 from agentaudit.process.state_store import StateStore
-from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
+from agentaudit.process.validate import Input, Limits, evaluate, reject
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
 

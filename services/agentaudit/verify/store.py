@@ -161,7 +161,6 @@ def read(
     as they are read (while the records query runs, given a side client), to
     check their signatures on the cores ClickHouse leaves idle.
     """
-    db = quote_identifier(database)
     params = {"agents": agents, "since": since, "until": until}
     records_read = threading.Event()
 
