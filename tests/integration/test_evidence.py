@@ -424,6 +424,8 @@ def test_export_prove_and_verify_commands(cli_settings: Settings, tmp_path: Path
 
     mixed = runner.invoke(verify_command, ["--bundle", str(out), "--since", "-1h"], obj=cli_settings)
     assert mixed.exit_code == 2 and "fixed by its manifest" in mixed.output
+    columns = runner.invoke(verify_command, ["--bundle", str(out), "--columns"], obj=cli_settings)
+    assert columns.exit_code == 2 and "decoded from its bytes" in columns.output
 
 
 # -- inclusion proofs -------------------------------------------------------------------------

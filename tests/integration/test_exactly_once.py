@@ -122,12 +122,13 @@ def test_every_input_lands_exactly_once_despite_sigkill_of_processor_and_sink(se
     assert rejections == distinct_rejected == sum(expected_reasons.values())
     assert stored["reasons"] == expected_reasons
     assert stored["originals_empty"] == 0
-    # Invariant 3/4 end to end: the stored chains and seals verify.
-    verified = subprocess.run([sys.executable, "-m", "agentaudit", "verify", "--json"],
+    # Invariant 3/4 end to end: the stored chains and seals verify, and so does
+    # every query column the sink derived from the stored bytes.
+    verified = subprocess.run([sys.executable, "-m", "agentaudit", "verify", "--columns", "--json"],
                               env=Service("v", [], settings).env, capture_output=True, text=True, timeout=300)
     report = json.loads(verified.stdout)
     assert verified.returncode == 0 and report["ok"], (report["findings"][:5], verified.stderr[-2000:])
-    assert report["records"] == driver.expected["recorded"]
+    assert report["records"] == report["columns_checked"] == driver.expected["recorded"]
     assert report["seals"] > 0
 
 

@@ -13,6 +13,8 @@ from datetime import datetime
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from agentaudit.codec import load_schemas
+from agentaudit.evidence.values import ValueReader
 from agentaudit.store import quote_identifier
 from agentaudit.verify.run import EPOCH, Report, verify_store
 from agentaudit.signing import Ed25519Signer
@@ -23,9 +25,10 @@ pytestmark = pytest.mark.integration
 
 
 def run_verify(client: Client, stored: Stored, agents: list[str] | None = None,
-               since: datetime = EPOCH, until: datetime | None = None) -> Report:
+               since: datetime = EPOCH, until: datetime | None = None, columns: bool = False) -> Report:
     return verify_store(client, stored.settings.clickhouse_database, agents or [], since, until,
-                        stored.signer.public_keys(), check_signature, int(stored.settings.seal_interval_s * 1e6))
+                        stored.signer.public_keys(), check_signature, int(stored.settings.seal_interval_s * 1e6),
+                        columns=ValueReader(load_schemas()) if columns else None)
 
 
 @pytest.fixture
@@ -132,6 +135,35 @@ def test_a_verification_window_checks_from_a_signed_seal(clickhouse: Client, sto
     windowed = run_verify(clickhouse, stored, agents=["agent-0"], since=since)
     assert windowed.ok, windowed.findings
     assert 0 < windowed.records < full.records
+
+
+def test_every_query_column_matches_its_record_when_untouched(clickhouse: Client, stored: Stored) -> None:
+    report = run_verify(clickhouse, stored, columns=True)
+    assert report.findings == []
+    assert report.columns_checked == stored.records
+
+
+def test_a_column_changed_in_place_is_named_by_the_columns_check(clickhouse: Client, stored: Stored) -> None:
+    """The bytes are untouched, so the chains verify; the principal a query would show is not the real one."""
+    sql(clickhouse, stored, "ALTER TABLE DB.audit_records UPDATE principal_id = 'mallory', resource = 'x' "
+        "WHERE agent_id = 'agent-1' AND chain_position IN (7, 5)")
+    assert run_verify(clickhouse, stored).ok, "without --columns only the stored bytes are proved"
+    report = run_verify(clickhouse, stored, columns=True)
+    assert kinds(report) == {("column_mismatch", "agent-1", 5, None)}
+    [finding] = report.findings
+    assert "principal_id, resource" in finding.detail and "2 rows differ" in finding.detail
+    assert finding.event_id and "mallory" not in finding.detail, "named by event; stored values are not echoed"
+    assert not report.ok
+
+
+def test_a_record_that_no_longer_decodes_is_named_by_the_columns_check(clickhouse: Client, stored: Stored) -> None:
+    sql(clickhouse, stored, "ALTER TABLE DB.audit_records UPDATE record = concat(unhex('C301'), randomString(60)) "
+        "WHERE agent_id = 'agent-2' AND chain_position = 3")
+    report = run_verify(clickhouse, stored, columns=True)
+    [mismatch] = [f for f in report.findings if f.kind == "column_mismatch"]
+    assert (mismatch.agent_id, mismatch.position) == ("agent-2", 3)
+    assert "does not decode" in mismatch.detail
+    assert ("link_mismatch", "agent-2", 3, None) in kinds(report), "the chain check names it too"
 
 
 @pytest.fixture

@@ -178,13 +178,18 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
     from agentaudit.keyring import local_public_keys, verify_signature
     from agentaudit.query.run import summary
     from agentaudit.store.client import connect
+    from agentaudit.codec import load_schemas
+    from agentaudit.evidence.export import registry_resolver
+    from agentaudit.evidence.values import ValueReader
     from agentaudit.verify.run import EPOCH, verify_store
 
     client = connect(settings)
     try:
         result = summary(client, settings, since=since)
+        # --columns too: the demo's records are few, and the columns are what its queries showed
         verified = verify_store(client, settings.clickhouse_database, [], EPOCH, None, local_public_keys(settings),
-                                verify_signature, int(settings.seal_interval_s * 1e6))
+                                verify_signature, int(settings.seal_interval_s * 1e6),
+                                columns=ValueReader(load_schemas(), resolve=registry_resolver(settings)))
     finally:
         client.close()
     result["verify"] = verified.as_dict()
@@ -214,8 +219,8 @@ def report(result: dict[str, Any], home: str) -> str:
     v = result["verify"]
     lines.append(
         f"  verify: {v['records']} records in {v['agents']} agent chains, {v['seals']} signed seals, "
-        f"{v['unsealed']} records awaiting a seal: "
-        + ("every chain and seal verifies" if v["ok"] else f"{len(v['findings'])} FINDINGS, first: {v['findings'][:1]}")
+        f"{v['unsealed']} records awaiting a seal, query columns of {v['columns_checked']} checked: "
+        + ("every chain, seal and column verifies" if v["ok"] else f"{len(v['findings'])} FINDINGS, first: {v['findings'][:1]}")
     )
     lines.append(
         "  every action accounted for exactly once, chained and sealed: "

@@ -71,6 +71,7 @@ class Report:
     seconds: float = 0.0
     general: list[Finding] = field(default_factory=list)  # about no one agent: bundle files, the registry
     registry_entries: int = 0  # agent registry entries verified (ClickHouse verification only)
+    columns_checked: int | None = None  # records whose query columns were checked (verify --columns)
 
     @property
     def findings(self) -> list[Finding]:
@@ -96,6 +97,7 @@ class Report:
             "seals": self.seals,
             "unsealed": sum(a.unsealed for a in self.agents),
             "registry_entries": self.registry_entries,
+            "columns_checked": self.columns_checked,
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.records / self.seconds) if self.seconds else None,
             "findings": [f.as_dict() for f in self.findings],

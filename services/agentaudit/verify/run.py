@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from clickhouse_connect.driver.client import Client
 
 from agentaudit.chain.seal import SignatureCheck
+from agentaudit.evidence.values import ValueReader
 from agentaudit.query.timeparse import to_micros
 from agentaudit.verify.agents import EPOCH, FAR_FUTURE, Report, SealSignatures, verify_agents
+from agentaudit.verify.columns import check_columns
 from agentaudit.verify.registry import check_registry
 from agentaudit.verify.store import name_events, read
 
@@ -20,11 +22,15 @@ __all__ = ["EPOCH", "FAR_FUTURE", "Report", "verify_agents", "verify_store"]
 def verify_store(
     client: Client, database: str, agents: list[str], since: datetime, until: datetime | None,
     public_keys: Mapping[str, bytes], check_signature: SignatureCheck, interval_us: int,
-    side: Client | None = None,
+    side: Client | None = None, columns: ValueReader | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Report:
     """verify_agents over ClickHouse, timed from the first query, findings naming their events.
 
     side: a second client of the same ClickHouse, to read seals in parallel.
+    columns: also check every record's query columns against its bytes,
+    decoding them with this reader (verify --columns); progress(n) is told
+    after each n records so checked.
     """
     started = time.perf_counter()
     signatures = SealSignatures(public_keys, check_signature)
@@ -34,6 +40,13 @@ def verify_store(
     for result in report.agents:
         if result.findings:
             result.findings = name_events(client, database, result.findings)
+    if columns is not None:
+        report.columns_checked, mismatches = check_columns(client, database, agents, since, until or FAR_FUTURE,
+                                                           columns, progress)
+        results = {result.agent_id: result for result in report.agents}
+        for finding in mismatches:
+            # every checked row is in some agent's chain range, so its agent has a result
+            results[finding.agent_id].findings.append(finding)
     report.registry_entries, registry_findings = check_registry(client, database, public_keys)
     report.general += registry_findings
     report.seconds = time.perf_counter() - started
