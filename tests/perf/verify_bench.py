@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import argparse
+import gc
 import itertools
 import os
 import shutil
@@ -108,6 +109,17 @@ def build(client: Any, database: str, records: int, agents: int, every: int) -> 
     return signer
 
 
+def settle(client: Any, database: str) -> None:
+    """Wait until ClickHouse has no merge running on the database."""
+    started = time.perf_counter()
+    while client.query("SELECT count() FROM system.merges WHERE database = {db:String}",
+                       parameters={"db": database}).result_rows[0][0]:
+        time.sleep(0.5)
+    parts = client.query("SELECT count() FROM system.parts WHERE database = {db:String} AND active "
+                         "AND table = 'audit_records'", parameters={"db": database}).result_rows[0][0]
+    print(f"  merges settled after {time.perf_counter() - started:.0f}s: audit_records in {parts} parts")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=1_000_000)
@@ -122,6 +134,12 @@ def main() -> None:
         print(f"building {args.records:,} records over {args.agents} agents (seal every {args.every})…")
         signer = build(client, "bench", args.records, args.agents, args.every)
         keys = signer.public_keys()
+        # `agentaudit verify` runs in a fresh process, against a table whose
+        # inserts were merged long ago: time neither the build's garbage nor
+        # ClickHouse's background merges of the parts just inserted.
+        gc.collect()
+        gc.freeze()
+        settle(client, "bench")
         side = clickhouse_connect.get_client(dsn=f"chdb://{folder}")  # as `agentaudit verify` does
         for attempt in range(1, args.repeat + 1):
             report = verify_store(client, "bench", [], EPOCH, None, keys, verify_signature, 3600 * SECOND, side)

@@ -19,6 +19,7 @@ from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  imported by the first take(): at start-up, not mid-verification
 
 from clickhouse_connect.driver.client import Client
 
@@ -282,14 +283,15 @@ def _sorted_columns(table: pa.Table) -> tuple[dict[str, _LazyColumn], dict[str, 
     agent_column = agent_column.unify_dictionaries()
     chunks = agent_column.chunks
     agents = [a.decode() if isinstance(a, bytes) else a for a in chunks[0].dictionary.to_pylist()] if chunks else []
-    codes = np.concatenate([c.indices.to_numpy() for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
-    order = np.lexsort((table.column("ingest_us").to_numpy(), table.column("chain_position").to_numpy(), codes))
-    table = table.take(order)
+    codes = np.concatenate([_numbers(c.indices) for c in chunks]) if chunks else np.zeros(0, dtype=np.int32)
+    order = np.lexsort((_numbers(table.column("ingest_us")), _numbers(table.column("chain_position")), codes))
+    # indices handed over as an Arrow array: given numpy, take() would convert it by importing pandas
+    table = table.take(pa.Array.from_buffers(pa.int64(), n, [None, pa.py_buffer(order.astype(np.int64))]))
     codes = codes[order]
-    positions = table.column("chain_position").to_numpy()
+    positions = _numbers(table.column("chain_position"))
     prev = np.frombuffer(_fixed_buffer(table.column("prev_hash")), dtype="S32", count=n)
     hashes = np.frombuffer(_fixed_buffer(table.column("hash")), dtype="S32", count=n)
-    good = table.column("content_ok").to_numpy().astype(bool) & table.column("link_ok").to_numpy().astype(bool)
+    good = _numbers(table.column("content_ok")).astype(bool) & _numbers(table.column("link_ok")).astype(bool)
     same_agent = np.zeros(n, dtype=bool)
     same_agent[1:] = codes[1:] == codes[:-1]
     linked = np.ones(n, dtype=bool)
@@ -306,6 +308,25 @@ def _sorted_columns(table: pa.Table) -> tuple[dict[str, _LazyColumn], dict[str, 
             clean.add(name)
     columns = {name: _LazyColumn(table.column(name).combine_chunks()) for name in table.column_names}
     return columns, spans, clean
+
+
+_DTYPES = {
+    getattr(pa, name)(): np.dtype(name)
+    for name in ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64")
+}
+
+
+def _numbers(column: pa.ChunkedArray | pa.Array) -> np.ndarray[Any, Any]:
+    """A non-null integer column as numpy, zero-copy where it is one chunk.
+
+    Not Array.to_numpy(): on first use that imports pandas when it is
+    installed, half a second of a verification's time for nothing.
+    """
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    dtype = _DTYPES[array.type]
+    if len(array) == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * dtype.itemsize)
 
 
 def _fixed_buffer(column: pa.ChunkedArray) -> bytes | memoryview:
