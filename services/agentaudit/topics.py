@@ -24,6 +24,8 @@ class Topic(enum.Enum):
     SEALS = "audit.seals"
     PROCESS_STATE = "agentaudit.process-state"
     REGISTRY = "agent.registry"
+    CONTROL = "agent.control"
+    ALERTS = "audit.alerts"
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.value}"
@@ -66,6 +68,14 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     _spec(Topic.SEALS, 1 * MIB),
     _spec(Topic.REGISTRY, 1 * MIB, {"retention.ms": "-1", "cleanup.policy": "delete"},
           partitions=1, checked=("retention.ms", "cleanup.policy")),
+    # Suspensions and reinstatements for agent runtimes (the kill switch,
+    # CC7.4), keyed by agent id: a runtime needs only its agent's newest
+    # state, so compaction keeps it small; the audited history of each change
+    # is the registry's, not this topic's.
+    _spec(Topic.CONTROL, 1 * MIB, {"cleanup.policy": "compact"}),
+    # The alerter's delivery attempts: one entry per incident entry, route and
+    # attempt outcome, stored by the sink so "was on-call told?" is answerable.
+    _spec(Topic.ALERTS, 1 * MIB),
     # The processor's per-agent chain state, keyed by agent id: only the newest
     # value per agent matters, so compaction keeps the topic the size of the
     # agent population. Restored on every partition assignment.

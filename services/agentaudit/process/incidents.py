@@ -152,7 +152,12 @@ def build_incident(
         "last_seen": ingest_us,
         "hit_count": 1,
         "event_ids": [str(action["event_id"])],
+        "change": "opened",
+        "changed_at": ingest_us,
         "actor": ACTOR,
+        "owner": None,
+        "risk_score": 0,
+        "contain": False,
         "note": None,
         "detail": json.dumps(detail, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     }
