@@ -13,6 +13,7 @@ so no time-zone conversion can slip in).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from agentaudit.chain.forms import avro_bytes
@@ -23,6 +24,7 @@ from agentaudit.registry.rows import REGISTRY_COLUMNS, REGISTRY_TABLE, registry_
 RECORDS_TABLE = "audit_records"
 REJECTIONS_TABLE = "audit_rejections"
 SEALS_TABLE = "audit_seals"
+INCIDENTS_TABLE = "audit_incidents"
 SINK_DECODE = "sink_decode"
 
 Row = tuple[Any, ...]
@@ -52,9 +54,15 @@ SEAL_COLUMNS: tuple[str, ...] = (
     "source_topic", "source_partition", "source_offset", "key_id", "signature", "seal",
 )  # fmt: skip
 
+INCIDENT_COLUMNS: tuple[str, ...] = (
+    "incident_id", "entry_id", "version", "change", "status", "tenant_id", "agent_id", "rule_id", "severity",
+    "title", "first_seen", "last_seen", "changed_at", "hit_count", "event_ids", "actor", "owner", "note",
+    "risk_score", "contain", "detail", "kafka_topic", "kafka_partition", "kafka_offset", "entry",
+)  # fmt: skip
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS, SEALS_TABLE: SEAL_COLUMNS,
-    REGISTRY_TABLE: REGISTRY_COLUMNS,
+    REGISTRY_TABLE: REGISTRY_COLUMNS, INCIDENTS_TABLE: INCIDENT_COLUMNS,
 }
 
 # Positions the sink reads back from a row: the time that picks the month
@@ -66,6 +74,7 @@ INGEST_TIME = {
     REJECTIONS_TABLE: REJECTION_COLUMNS.index("ingest_time"),
     SEALS_TABLE: SEAL_COLUMNS.index("until_time"),
     REGISTRY_TABLE: REGISTRY_COLUMNS.index("valid_from"),
+    INCIDENTS_TABLE: INCIDENT_COLUMNS.index("changed_at"),
 }
 DEDUP_KEY_SQL = {
     RECORDS_TABLE: ("source_topic", "source_partition", "source_offset"),
@@ -73,6 +82,9 @@ DEDUP_KEY_SQL = {
     SEALS_TABLE: ("agent_id", "source_partition", "seq"),
     # registry positions grow across the whole registry, so also per agent
     REGISTRY_TABLE: ("agent_id", "source_partition", "position"),
+    # Incident entries by where the sink read them: that drops the sink's own
+    # replays; a processor replay's identical entries share an entry_id instead.
+    INCIDENTS_TABLE: ("kafka_topic", "kafka_partition", "kafka_offset"),
 }
 SOURCE = {t: tuple(COLUMNS[t].index(c) for c in cols) for t, cols in DEDUP_KEY_SQL.items()}
 
@@ -168,6 +180,20 @@ def registry_change_row(change: dict[str, Any], raw: bytes) -> Row:
     """agent_registry row for a decoded RegistryChange; raw is its Avro bytes as consumed."""
     values = registry_row(change, raw)
     return tuple(values[c] for c in REGISTRY_COLUMNS)
+
+
+def incident_row(incident: dict[str, Any], raw: bytes, topic: str, partition: int, offset: int) -> Row:
+    """audit_incidents row for a decoded Incident entry read at topic[partition]@offset."""
+    # Version 1 entries carry no changed_at: the time of their hit stands in.
+    changed_at = incident["changed_at"] or incident["last_seen"]
+    return (
+        incident["incident_id"], hashlib.sha256(raw[body_offset(raw):]).digest(), incident["version"],
+        incident["change"], incident["status"], incident["tenant_id"], incident["agent_id"], incident["rule_id"],
+        incident["severity"], incident["title"], incident["first_seen"], incident["last_seen"], changed_at,
+        incident["hit_count"], list(incident["event_ids"]), _text(incident["actor"]), _text(incident["owner"]),
+        _text(incident["note"]), max(0, min(100, incident["risk_score"])), incident["contain"],
+        _text(incident["detail"]), topic, partition, offset, raw,
+    )  # fmt: skip
 
 
 def rejection_row(rejection: dict[str, Any], raw: bytes) -> Row:

@@ -1,0 +1,1 @@
+"""Incidents: grouping rule hits, their lifecycle, storage and the incidents command."""
