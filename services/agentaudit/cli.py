@@ -64,7 +64,7 @@ def _register() -> None:
     from agentaudit.evidence.cli import export_command, prove_command
     from agentaudit.keyring.cli import keys
     from agentaudit.registry.cli import agents
-    from agentaudit.incident.cli import incidents
+    from agentaudit.incident.cli import containment_command, incidents
 
     cli.add_command(bench_command)
     cli.add_command(demo_command)
@@ -78,6 +78,7 @@ def _register() -> None:
     cli.add_command(keys)
     cli.add_command(agents)
     cli.add_command(incidents)
+    cli.add_command(containment_command)
 
 
 def main() -> None:

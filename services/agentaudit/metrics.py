@@ -133,3 +133,10 @@ ATTRIBUTION_MISSING_ACTIONS = Counter(
     "agentaudit_attribution_missing_actions_total",
     "Session sequence numbers skipped by gaps: actions an agent numbered but the pipeline never received.",
 )
+
+# --- containment --------------------------------------------------------------
+CONTAINMENT_ACTIONS = Counter(
+    "agentaudit_containment_actions_total",
+    "Critical incidents whose rule asks for containment, by result: suspended, or refused (agent no longer active).",
+    ["result"],
+)

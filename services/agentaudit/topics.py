@@ -72,7 +72,8 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # CC7.4), keyed by agent id: a runtime needs only its agent's newest
     # state, so compaction keeps it small; the audited history of each change
     # is the registry's, not this topic's.
-    _spec(Topic.CONTROL, 1 * MIB, {"cleanup.policy": "compact"}),
+    # One partition, so a runtime reads it without knowing the partitioner.
+    _spec(Topic.CONTROL, 1 * MIB, {"cleanup.policy": "compact"}, partitions=1),
     # The alerter's delivery attempts: one entry per incident entry, route and
     # attempt outcome, stored by the sink so "was on-call told?" is answerable.
     _spec(Topic.ALERTS, 1 * MIB),

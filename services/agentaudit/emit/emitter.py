@@ -8,6 +8,11 @@
         session = emitter.session(Principal("user", "alice"))
         session.emit("tool_call", tool="crm.lookup", resource="crm://customers/42",
                      parameters={"customer": 42}, outcome="success")
+
+The kill switch (CC7.4): the emitter follows agent.control, and once the
+registry suspends or retires the agent, emit() raises AgentSuspended; pass
+on_control=callback to hear of every status change as it arrives, e.g. to
+cancel the agent's current task.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 from confluent_kafka import KafkaError, Message, Producer
 
 from agentaudit.codec import Codec, SingleObjectCodec
+from agentaudit.emit.control import ControlCallback, ControlWatcher
 from agentaudit.emit.ids import uuid7
 from agentaudit.emit.policy import BLOCK, BufferFull
 from agentaudit.errors import AgentAuditError
@@ -67,6 +73,8 @@ class Emitter:
     an event within delivery_timeout_s is reported to on_delivery_error and
     counted; close() flushes and raises EmitterClosed if any event is still
     unacknowledged, so a lost event is always visible to the runtime.
+    With kill_switch (the default), emit() raises AgentSuspended once
+    agent.control says the registry suspended or retired the agent.
     With a signer, every action is signed (key_id and signature set over its
     canonical form, schemas/signing.md) before it is encoded; without one,
     actions go out unsigned and attribution rejects them as `unsigned`.
@@ -87,6 +95,9 @@ class Emitter:
         on_delivery_error: DeliveryErrorHandler = _log_delivery_error,
         producer_config: Mapping[str, Any] | None = None,
         signer: Signer | None = None,
+        kill_switch: bool = True,
+        control_topic: str | None = None,
+        on_control: ControlCallback | None = None,
     ) -> None:
         if not agent_id or not tenant_id:
             raise ValueError("agent_id and tenant_id are required")
@@ -114,6 +125,12 @@ class Emitter:
         }
         config.update(producer_config or {})
         self._producer = Producer(config)
+        self._control: ControlWatcher | None = None
+        if kill_switch:
+            # agent.control beside agent.actions, with the same topic prefix
+            prefix = topic[: -len("agent.actions")] if topic.endswith("agent.actions") else ""
+            self._control = ControlWatcher(bootstrap, agent_id, control_topic or f"{prefix}agent.control",
+                                           self._codec, on_control)
 
     def session(self, principal: Principal, session_id: str | None = None) -> Session:
         """Start a session (one run or conversation) acting for principal."""
@@ -128,6 +145,8 @@ class Emitter:
         """
         if self._closed:
             raise EmitterClosed("emitter is closed")
+        if self._control is not None:
+            self._control.check()
         datum = dict(action) if self._signer is None else sign_action(action, self._signer)
         value = self._codec.encode("AgentAction", datum)
         event_id = str(action["event_id"])
@@ -179,6 +198,8 @@ class Emitter:
             return
         outstanding = self.flush(timeout_s)
         self._closed = True
+        if self._control is not None:
+            self._control.close()
         # librdkafka keeps reconnecting for as long as the handle lives; the
         # last reference going away is what shuts it down.
         del self._producer

@@ -158,3 +158,38 @@ incidents.add_command(_lifecycle_command(
     "`agentaudit agents suspend`, itself an audited registry change)."))
 incidents.add_command(_lifecycle_command("resolved", "resolve", "Resolve an incident, with a note on what was "
                                          "found and done."))
+
+
+@click.command("containment")
+@click.pass_obj
+def containment_command(settings: Settings) -> None:
+    """Suspend agents automatically for critical incidents whose rule says `contain: true`.
+
+    Consumes audit.incidents; each suspension is an audited registry change
+    (actor agentaudit-containment, approver the rule), reaches the agent's
+    runtime on agent.control, and is written to the incident's timeline as a
+    'contained' entry. Reinstate an agent with `agentaudit agents reactivate`.
+    Needs the pipeline keyring (it signs registry changes). Stops on SIGTERM
+    or Ctrl-C.
+    """
+    import threading
+
+    from agentaudit import metrics
+    from agentaudit.codec.factory import make_codec
+    from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.incident.containment import Containment, run_containment
+    from agentaudit.incident.publish import publish_entry
+    from agentaudit.keyring import Keyring
+    from agentaudit.registry.store import RegistryWriter
+    from agentaudit.sink.cli import stop_on_signals
+
+    bootstrap = resolve_bootstrap(settings)
+    stop = threading.Event()
+    stop_on_signals(stop)
+    port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    click.echo(f"containment: following {settings.topic_prefix}audit.incidents on {bootstrap}, "
+               + (f"metrics on port {port}" if port else "metrics off"), err=True)
+    with RegistryWriter(settings, bootstrap, Keyring.load(settings)) as writer:
+        containment = Containment(writer, lambda entry: publish_entry(settings, entry))
+        run_containment(settings, bootstrap, containment, make_codec(settings), stop)
+    click.echo("containment: stopped", err=True)

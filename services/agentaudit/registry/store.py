@@ -38,6 +38,7 @@ from agentaudit.metrics import (
 )
 from agentaudit.registry.avro import SCHEMA, from_avro, to_avro
 from agentaudit.registry.change import RegistryChange
+from agentaudit.registry.control import control_of
 from agentaudit.registry.errors import RegistryIntegrityError, RegistryRefusal
 from agentaudit.registry.log import RegistryLog
 from agentaudit.registry.model import RegistryView
@@ -264,6 +265,7 @@ class RegistryWriter:
         self._follower = RegistryFollower(settings, bootstrap, keys.public_keys(), codec=self._codec,
                                           timeout_s=timeout_s, refresh_keys=keys.public_keys)
         self.topic = self._follower.topic
+        self.control_topic = settings.topic(Topic.CONTROL)
 
     @property
     def log(self) -> RegistryLog:
@@ -305,6 +307,10 @@ class RegistryWriter:
         producer.begin_transaction()
         producer.produce(self.topic, self._codec.encode(SCHEMA, to_avro(change)), change.agent_id.encode("utf-8"),
                          partition=PARTITION)
+        # The runtime's copy of the status, in the same transaction: a suspension
+        # the registry holds always reaches agent.control, and only then.
+        producer.produce(self.control_topic, self._codec.encode("AgentControl", control_of(change)),
+                         change.agent_id.encode("utf-8"), partition=0)
         producer.flush(self._timeout_s)
         if self._clock() > change.valid_from_us - COMMIT_MARGIN_US:
             # Too late to be sure every processor reads it before it applies: start again, later.
