@@ -55,6 +55,14 @@ class Settings:
     rejection_alarm_ratio: float = _setting(
         0.5, "Rejected share of a processor batch of 100+ actions that raises the rejection alarm."
     )
+    detect_rules: str = _setting(
+        "packaged", "Detection rules: 'packaged' (the rules shipped with agentaudit), a folder of rule files, "
+        "or 'off' (records are stored unscored)."
+    )
+    detect_config: str = _setting(
+        "", "Detection configuration YAML: per-tenant time zones, business hours, budgets and incident thresholds; "
+        "empty for the defaults."
+    )
     metrics_port: int = _setting(0, "Port for the Prometheus /metrics endpoint; 0 picks a free one, -1 turns it off.")
     metrics_host: str = _setting(
         "127.0.0.1", "Address /metrics listens on; 0.0.0.0 only where a scraper on another host must reach it."

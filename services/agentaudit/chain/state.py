@@ -31,6 +31,8 @@ class ChainState:
     pending: Frontier = field(default_factory=Frontier)  # records since the last seal
     pending_first_us: int = 0  # ingest time of the first pending record
     sessions: dict[str, Any] = field(default_factory=dict)  # the session tracker's own state
+    detect: dict[str, Any] = field(default_factory=dict)  # the detection rules' memory (DetectState.slots)
+    incidents: dict[str, Any] = field(default_factory=dict)  # incidents collecting hits (IncidentGroups)
 
     @classmethod
     def new(cls, agent_id: str, tenant_id: str, partition: int, offset: int, now_us: int, period_us: int) -> ChainState:
@@ -55,6 +57,8 @@ class ChainState:
                 "pending": [self.pending.count, [[h, n.hex()] for h, n in self.pending.nodes()]],
                 "pending_first_us": self.pending_first_us,
                 "sessions": self.sessions,
+                "detect": self.detect,
+                "incidents": self.incidents,
             },
             separators=(",", ":"),
         ).encode()
@@ -71,4 +75,6 @@ class ChainState:
             pending=Frontier(count, [(h, bytes.fromhex(n)) for h, n in nodes]),
             pending_first_us=d["pending_first_us"],
             sessions=d["sessions"],
+            # states saved before detection existed have neither
+            detect=d.get("detect", {}), incidents=d.get("incidents", {}),
         )

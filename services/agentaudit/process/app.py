@@ -29,6 +29,7 @@ from faust.types import TP, EventT
 
 from agentaudit.chain.forms import PrefixForm, chain_link_tail
 from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
+from agentaudit.chain.state import ChainState
 from agentaudit.codec import Codec
 from agentaudit.codec.schemas import load_schemas
 from agentaudit.errors import AttributionError, PermanentError
@@ -47,6 +48,8 @@ from agentaudit.metrics import (
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
 )
+from agentaudit.detect import AgentContext, DetectState, Findings, RuleSet
+from agentaudit.incident.grouping import IncidentGroups, severity_rank
 from agentaudit.process.attribute import SecretOpener, attribute
 from agentaudit.process.incidents import gap_incident, rejection_incident
 from agentaudit.process.sessions import SessionStatus
@@ -123,9 +126,10 @@ class BatchHandler:
 
     def __init__(
         self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner,
-        registry: Registry, secrets: SecretOpener,
+        registry: Registry, secrets: SecretOpener, rules: RuleSet | None = None,
     ) -> None:
         self.codec = codec
+        self.rules = rules  # None: detection off, records stored unscored
         self.registry = registry
         self.secrets = secrets
         self.limits = limits_of(settings)
@@ -180,10 +184,7 @@ class BatchHandler:
         await self._flush()
         for partition, offset in touched.items():
             stage = self.stages[partition]
-            for agent_id in stage.dirty:
-                stage.states[agent_id].sessions = stage.sessions.agent_state(agent_id)
-            self.store.save(partition, (stage.states[a] for a in stage.dirty), offset, self._delivered)
-            stage.dirty.clear()
+            self.store.save(partition, checkpoint(stage), offset, self._delivered)
             stage.watermark = offset
         await self._flush()
         PROCESS_IN.inc(inputs)
@@ -243,8 +244,6 @@ class BatchHandler:
         record["attribution"] = {
             "agent_version": definition.version, "key_id": key.key_id, "algorithm": key.algorithm.value,
         }
-        body = self.record_form.encode(record)
-        header = self.codec.header("AuditRecord")
         check = stage.sessions.check(action)  # records the action as seen unless it rejects it
         if check.rejected:
             raise check.error(definition.tenant_id)
@@ -253,9 +252,40 @@ class BatchHandler:
             ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
             self._raise_incident(gap_incident(check, action, msg, record["ingest_time"],
                                               registered_tenant_id=definition.tenant_id))
+        if self.rules is not None:
+            self._score(msg, stage, record, AgentContext(definition.agent_id, definition.tenant_id, definition.scope),
+                        Findings(sequence_gap=check.missing))
+        body = self.record_form.encode(record)
+        header = self.codec.header("AuditRecord")
         link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])
         value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
         return self.records_topic, value, seals
+
+    def _score(self, msg: Input, stage: ChainStage, record: dict[str, Any], agent: AgentContext,
+               findings: Findings) -> None:
+        """Detection: the record's risk score and rule hits, and the incidents its hits open or update.
+
+        Runs before the record is encoded, so the score is part of what the
+        chain hash covers; like the rest of the stage it reads no clock, and the
+        agent's detection and incident memory is saved with its chain state.
+        """
+        assert self.rules is not None
+        agent_id = agent.agent_id
+        state = stage.detect.get(agent_id)
+        if state is None:
+            saved = stage.states.get(agent_id)
+            state = stage.detect[agent_id] = DetectState(dict(saved.detect) if saved else {})
+            stage.groups[agent_id] = IncidentGroups(agent_id, saved.incidents if saved else None)
+        verdict = self.rules.evaluate(record, agent, state, findings)
+        record["risk_score"] = verdict.risk_score
+        record["rule_hits"] = verdict.rule_hits()
+        groups = stage.groups[agent_id]
+        for hit in self.rules.incident_hits(verdict, agent.tenant_id):
+            contain = hit.contain and severity_rank(hit.severity) == severity_rank("critical")
+            entry = groups.hit(hit, record["action"], msg, record["ingest_time"], verdict.risk_score,
+                               contained=contain)
+            if entry is not None:
+                self._incidents.append(entry)
 
     def _raise_incident(self, incident: dict[str, Any]) -> None:
         ATTRIBUTION_INCIDENTS.labels(kind=incident["rule_id"], severity=incident["severity"]).inc()
@@ -273,10 +303,14 @@ class BatchHandler:
             started = time.monotonic()
             states, watermark = await loop.run_in_executor(None, self.store.load, partition)
             PROCESS_STATE_RESTORE.observe(time.monotonic() - started)
-            stage = ChainStage(partition, states, watermark, self.policy, self.seal_form, self.signer)
-            for agent_id, state in states.items():
-                stage.sessions.restore_agent(agent_id, state.sessions)
-            self.stages[partition] = stage
+            stage = self.stages[partition] = self.restore(partition, states, watermark)
+        return stage
+
+    def restore(self, partition: int, states: dict[str, ChainState], watermark: int) -> ChainStage:
+        """The stage of a partition as its saved states left it (their detection memory loads on first use)."""
+        stage = ChainStage(partition, states, watermark, self.policy, self.seal_form, self.signer)
+        for agent_id, state in states.items():
+            stage.sessions.restore_agent(agent_id, state.sessions)
         return stage
 
     def _publish_seals(self, seals: list[SealedBytes], partition: int) -> None:
@@ -328,6 +362,37 @@ class BatchHandler:
             )
 
 
+def checkpoint(stage: ChainStage) -> list[ChainState]:
+    """The states of the agents the stage changed since the last checkpoint, ready to save.
+
+    Each carries the agent's session, detection and incident memory as of now,
+    so a restart resumes every stage exactly here (invariant 4).
+    """
+    states = []
+    for agent_id in sorted(stage.dirty):
+        state = stage.states[agent_id]
+        state.sessions = stage.sessions.agent_state(agent_id)
+        if agent_id in stage.detect:
+            state.detect = stage.detect[agent_id].slots
+            state.incidents = stage.groups[agent_id].to_state()
+        states.append(state)
+    stage.dirty.clear()
+    return states
+
+
+def load_rules(settings: Settings) -> RuleSet | None:
+    """The detection rules the settings name (AGENTAUDIT_DETECT_RULES, _DETECT_CONFIG); None when off."""
+    from pathlib import Path
+
+    from agentaudit.detect import DetectConfig
+
+    if settings.detect_rules == "off":
+        return None
+    config = DetectConfig.load(Path(settings.detect_config)) if settings.detect_config else None
+    directory = None if settings.detect_rules == "packaged" else Path(settings.detect_rules)
+    return RuleSet.load(directory, config)
+
+
 def output_producer(settings: Settings, bootstrap: str) -> Producer:
     return Producer(
         {
@@ -373,7 +438,8 @@ def make_app(
     actions = app.topic(settings.topic(Topic.ACTIONS), key_type=bytes, value_type=bytes)
     producer = output_producer(settings, bootstrap)
     handle = BatchHandler(
-        settings, codec, producer, StateStore(settings, bootstrap, producer), signer, registry, secrets
+        settings, codec, producer, StateStore(settings, bootstrap, producer), signer, registry, secrets,
+        load_rules(settings),
     )
     actions_topic = settings.topic(Topic.ACTIONS)
 

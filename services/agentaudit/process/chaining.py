@@ -25,6 +25,8 @@ from typing import Any
 from agentaudit.chain.merkle import Frontier
 from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
 from agentaudit.chain.state import ChainState
+from agentaudit.detect.state import DetectState
+from agentaudit.incident.grouping import IncidentGroups
 from agentaudit.process.sessions import SessionTracker
 
 
@@ -77,6 +79,10 @@ class ChainStage:
         # Per-session sequence and replay checks; each agent's part is saved
         # with its chain state (kept small: see SESSION_WINDOW).
         self.sessions = SessionTracker(SESSION_WINDOW, SESSION_WINDOW)
+        # Detection memory and incidents collecting hits, per agent, loaded from
+        # the chain states on first use and saved with them (BatchHandler).
+        self.detect: dict[str, DetectState] = {}
+        self.groups: dict[str, IncidentGroups] = {}
         self._due = [(s.period_end_us, s.agent_id) for s in states.values()]
         heapq.heapify(self._due)
 

@@ -114,6 +114,7 @@ def _check_row(stored: tuple[Any, ...], reader: ValueReader, found: dict[str, _A
 def _same(derived: Any, stored: Any) -> bool:
     if isinstance(stored, (bytes, bytearray, memoryview)):
         return bytes(stored) == (derived if isinstance(derived, bytes) else bytes(derived or b""))
-    if isinstance(derived, list):  # rule hits: list of tuples; ClickHouse may return tuples or lists
-        return [tuple(x) for x in derived] == [tuple(x) for x in (stored or [])]
+    if isinstance(derived, list):  # rule hits: tuples; ClickHouse returns named tuples as dicts (or tuples)
+        return [tuple(x) for x in derived] == [tuple(x.values()) if isinstance(x, dict) else tuple(x)
+                                               for x in (stored or [])]
     return bool(derived == stored)
