@@ -59,6 +59,7 @@ def _register() -> None:
 
     from agentaudit.bench.cli import bench_command
     from agentaudit.demo.cli import demo_command
+    from agentaudit.detect.cli import rules_group
     from agentaudit.process.cli import process_command
     from agentaudit.verify.cli import verify_command
     from agentaudit.evidence.cli import export_command, prove_command
@@ -79,6 +80,7 @@ def _register() -> None:
     cli.add_command(agents)
     cli.add_command(incidents)
     cli.add_command(containment_command)
+    cli.add_command(rules_group)
 
 
 def main() -> None:

@@ -78,7 +78,7 @@ _DIGIT_KINDS = ("us_ssn", "iban", "card_number", "phone")
 _DIGITS = re.compile("|".join(f"(?P<{kind}>{_PATTERNS[kind]})" for kind in _DIGIT_KINDS))
 _DIGIT_RUN = re.compile(r"\d[\d \-.()/]{5,}\d")
 _EMAIL = re.compile(_PATTERNS["email"])
-_IBAN_LEAD = 34  # an IBAN's digit run may start after its country code and some letters of its bank code
+_IBAN_LEAD = 34  # an IBAN may begin (country, bank letters) before its digit run and go on after it
 _EMAIL_LOCAL = 64  # longest local part (RFC 5321)
 
 
@@ -87,7 +87,7 @@ def scan(text: str) -> frozenset[str]:
     text = text[:MAX_SCAN_CHARS]
     found: set[str] = set()
     for run in _DIGIT_RUN.finditer(text):
-        for match in _DIGITS.finditer(text, max(0, run.start() - _IBAN_LEAD), run.end() + 1):
+        for match in _DIGITS.finditer(text, max(0, run.start() - _IBAN_LEAD), run.end() + _IBAN_LEAD):
             kind = match.lastgroup
             assert kind is not None
             if kind == "card_number" and not luhn_valid(match.group()):
