@@ -90,8 +90,10 @@ def post(route: Route, request: Request) -> Attempt:
 
 
 def _read_quietly(exc: urllib.error.HTTPError) -> str:
+    # Read well past what is kept: the route's secrets are scrubbed before the
+    # text is cut, and a secret cut in half by the read would escape that.
     try:
-        return " ".join(exc.read(ERROR_MAX_CHARS).decode("utf-8", "replace").split())
+        return " ".join(exc.read(16 * ERROR_MAX_CHARS).decode("utf-8", "replace").split())
     except (OSError, http.client.HTTPException):
         return ""
 
