@@ -118,7 +118,9 @@ class Alerter:
 
     def step(self) -> None:
         """One consume(), delivery reports, backpressure, gauges and, when due, a commit."""
-        for msg in self.consumer.consume(num_messages=CONSUME_CHUNK, timeout=POLL_S):
+        # Never read more than max_pending entries ahead of the receivers.
+        room = max(1, min(CONSUME_CHUNK, self.options.max_pending - self.watermark.pending_entries()))
+        for msg in self.consumer.consume(num_messages=room, timeout=POLL_S):
             error = msg.error()
             if error is None:
                 self.handle(msg.topic(), msg.partition(), msg.offset(), msg.value() or b"")
