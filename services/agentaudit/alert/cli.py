@@ -30,17 +30,17 @@ def _stop_on_signals(stop: threading.Event) -> None:
 @click.command("alert")
 @click.option("--routes", "routes_file", envvar="AGENTAUDIT_ALERT_ROUTES", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="YAML routes file (see deploy/alert/routes.example.yaml). Env: AGENTAUDIT_ALERT_ROUTES.")
+              show_envvar=True, help="YAML routes file (see deploy/alert/routes.example.yaml).")
 @click.option("--check", is_flag=True, help="Validate the routes file and the variables it names, print the routes, exit.")
 @click.option("--metrics-port", type=int, default=None,
               help="Port for /metrics (0 picks one, -1 turns it off). Default: AGENTAUDIT_METRICS_PORT.")
 @click.option("--backoff-initial-s", type=float, default=1.0, show_default=True,
-              envvar="AGENTAUDIT_ALERT_BACKOFF_INITIAL_S", help="First retry delay; doubles per retry, with jitter.")
+              envvar="AGENTAUDIT_ALERT_BACKOFF_INITIAL_S", show_envvar=True, help="First retry delay; doubles per retry, with jitter.")
 @click.option("--backoff-max-s", type=float, default=60.0, show_default=True,
-              envvar="AGENTAUDIT_ALERT_BACKOFF_MAX_S", help="Longest retry delay (a Retry-After is honoured up to it).")
-@click.option("--max-pending", type=int, default=1000, show_default=True, envvar="AGENTAUDIT_ALERT_MAX_PENDING",
+              envvar="AGENTAUDIT_ALERT_BACKOFF_MAX_S", show_envvar=True, help="Longest retry delay (a Retry-After is honoured up to it).")
+@click.option("--max-pending", type=int, default=1000, show_default=True, envvar="AGENTAUDIT_ALERT_MAX_PENDING", show_envvar=True,
               help="Incident entries in flight before reading pauses (a receiver that is down holds its entries).")
-@click.option("--drain-s", type=float, default=5.0, show_default=True, envvar="AGENTAUDIT_ALERT_DRAIN_S",
+@click.option("--drain-s", type=float, default=5.0, show_default=True, envvar="AGENTAUDIT_ALERT_DRAIN_S", show_envvar=True,
               help="On SIGTERM, how long to keep delivering what was already read before stopping.")
 @click.pass_obj
 def alert_command(settings: Settings, routes_file: Path, check: bool, metrics_port: int | None,

@@ -26,6 +26,7 @@ route and the fix, before the alerter consumes anything.
 from __future__ import annotations
 
 import enum
+import functools
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -98,8 +99,10 @@ class Route:
                 text = text.replace(secret, "***")
         return text
 
+    @functools.cached_property
     def ssl_context(self) -> ssl.SSLContext:
-        """Certificate and host name verification always on; ca_file adds a private CA."""
+        """Certificate and host name verification always on; ca_file adds a private CA.
+        Made once per route: loading the trust store for every attempt is slow."""
         return ssl.create_default_context(cafile=self.ca_file)
 
 
@@ -202,6 +205,9 @@ def _url(here: str, kind: RouteKind, raw: Mapping[str, Any], from_env: Any) -> s
     parts = urlsplit(url) if isinstance(url, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(f"{here}: {shown} is not an http(s) URL with a host")
+    if parts.username or parts.password:
+        raise ConfigError(f"{here}: {shown} carries credentials; send them in a header named under headers "
+                          "(e.g. Authorization: ENV_VAR)")
     if kind is RouteKind.ALERTMANAGER and not parts.path.rstrip("/").endswith(ALERTMANAGER_PATH):
         url = url.rstrip("/") + ALERTMANAGER_PATH  # the base URL of Alertmanager is the usual thing to give
     return str(url)

@@ -171,11 +171,13 @@ class Alerter:
     def _apply_backpressure(self) -> None:
         pending = self.watermark.pending_entries()
         if not self._paused and pending >= self.options.max_pending:
-            self.consumer.pause(self.consumer.assignment())
-            self._paused = True
+            if assignment := self.consumer.assignment():
+                self.consumer.pause(assignment)
+            self._paused = True  # also pauses partitions assigned later (_on_assign)
             log.warning("%d incident entries in flight: reading paused until receivers catch up", pending)
         elif self._paused and pending < self.options.max_pending // 2:
-            self.consumer.resume(self.consumer.assignment())
+            if assignment := self.consumer.assignment():
+                self.consumer.resume(assignment)
             self._paused = False
             log.info("reading resumed (%d entries in flight)", pending)
 

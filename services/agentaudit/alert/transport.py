@@ -63,7 +63,7 @@ def classify(http_status: int) -> Status:
 def post(route: Route, request: Request) -> Attempt:
     """POST the request once; never raises for anything the network or the receiver does."""
     opener = urllib.request.build_opener(
-        _NoRedirect(), urllib.request.HTTPSHandler(context=route.ssl_context())
+        _NoRedirect(), urllib.request.HTTPSHandler(context=route.ssl_context)
     )
     req = urllib.request.Request(request.url, data=request.body, headers=dict(request.headers), method="POST")
     started = time.monotonic()

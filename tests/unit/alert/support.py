@@ -175,7 +175,7 @@ class FakeConsumer:
         return None
 
     def assignment(self) -> list[Any]:
-        return []
+        return [object()]  # what pause() and resume() are given; the fake pauses everything
 
     def pause(self, partitions: list[Any]) -> None:
         self.paused = True

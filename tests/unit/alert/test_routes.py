@@ -72,6 +72,7 @@ def bad(route: dict[str, Any], env: dict[str, str] | None = None) -> str:
     ({"name": "x", "kind": "webhook", "url": "ftp://a.b/c"}, "url 'ftp://a.b/c' is not an http(s) URL"),
     ({"name": "x", "kind": "webhook", "url": "https:///nohost"}, "is not an http(s) URL with a host"),
     ({"name": "x", "kind": "webhook"}, "needs url"),
+    ({"name": "x", "kind": "webhook", "url": "https://u:p@a.b/c"}, "carries credentials"),
     ({"name": "x", "kind": "webhook", "url": "https://a.b", "url_env": "SLACK_URL"}, "not both"),
     ({"name": "x", "kind": "pagerduty"}, "routing_key_env must name an environment variable"),
     ({"name": "x", "kind": "pagerduty", "routing_key_env": "NOPE"}, "environment variable NOPE (routing_key_env) is not set"),
