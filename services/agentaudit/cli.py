@@ -53,6 +53,7 @@ def _register() -> None:
     dev.add_command(registry)
     cli.add_command(topics)
 
+    from agentaudit.alert.cli import alert_command
     from agentaudit.query.cli import query_command
     from agentaudit.sink.cli import sink_command
     from agentaudit.store.cli import db
@@ -71,6 +72,7 @@ def _register() -> None:
     cli.add_command(demo_command)
     cli.add_command(process_command)
     cli.add_command(sink_command)
+    cli.add_command(alert_command)
     cli.add_command(query_command)
     cli.add_command(db)
     cli.add_command(verify_command)

@@ -140,3 +140,39 @@ CONTAINMENT_ACTIONS = Counter(
     "Critical incidents whose rule asks for containment, by result: suspended, or refused (agent no longer active).",
     ["result"],
 )
+
+# --- alert ------------------------------------------------------------------
+# Labelled by route kind (webhook, slack, pagerduty, alertmanager), never by
+# route name or tenant: a routes file must not change the series dashboards use.
+ALERT_DELIVERED = Counter(
+    "agentaudit_alert_delivered_total", "Incident entries a receiver accepted (2xx), by route kind.", ["kind"]
+)
+ALERT_FAILED = Counter(
+    "agentaudit_alert_failed_total",
+    "Incident entries given up on after a permanent answer (a redirect or a 4xx other than 408/429), by route kind.",
+    ["kind"],
+)
+ALERT_ATTEMPTS = Counter(
+    "agentaudit_alert_attempts_total", "HTTP attempts, by route kind and outcome (delivered, retrying, failed).",
+    ["kind", "outcome"],
+)
+ALERT_DELIVERY_LATENCY = Histogram(
+    "agentaudit_alert_delivery_seconds",
+    "From the alerter reading an incident entry to a receiver accepting it, retries included, by route kind.",
+    ["kind"],
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0),
+)
+ALERT_PENDING = Gauge(
+    "agentaudit_alert_pending_deliveries", "(incident entry, route) pairs read but not yet delivered or failed."
+)
+ALERT_OLDEST_UNDELIVERED = Gauge(
+    "agentaudit_alert_oldest_undelivered_seconds",
+    "Age of the oldest incident entry some route has not settled (0 when none): a dead receiver shows here.",
+)
+ALERT_UNDECODABLE = Counter(
+    "agentaudit_alert_undecodable_total", "audit.incidents messages the alerter could not decode (skipped, logged)."
+)
+ALERT_RECORD_ERRORS = Counter(
+    "agentaudit_alert_record_errors_total",
+    "AlertDelivery records the broker did not take in time (produced again; the entry is not committed meanwhile).",
+)
