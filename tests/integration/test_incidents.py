@@ -44,8 +44,17 @@ def test_incidents_are_stored_listed_and_handled_through_their_lifecycle(
     published = [e for e in entries if e is not None]
     assert [e["change"] for e in published] == ["opened", "hits", "hits"]  # hits 1, 2 and 4
     values = [codec.encode("Incident", e) for e in published]
+    delivery = {
+        "incident_id": published[0]["incident_id"], "version": 1, "change": "opened", "tenant_id": "acme",
+        "severity": "high", "route": "oncall", "kind": "pagerduty", "dedup_key": published[0]["incident_id"],
+        "attempt": 1, "status": "retrying", "http_status": 503, "error": "HTTP 503", "retry_in_ms": 1000,
+        "at": NOW_US + 10, "latency_ms": 4, "source": {"topic": "audit.incidents", "partition": 0, "offset": 0},
+    }
     # the last entry twice, as a processor replay after a crash would write it
-    produce(sink_settings, [(Topic.INCIDENTS, 0, b"bot", v) for v in values + values[-1:]])
+    produce(sink_settings, [(Topic.INCIDENTS, 0, b"bot", v) for v in values + values[-1:]]
+            + [(Topic.ALERTS, 0, b"bot", codec.encode("AlertDelivery", d))
+               for d in (delivery, {**delivery, "attempt": 2, "status": "delivered", "http_status": 202,
+                                    "error": None, "retry_in_ms": None, "at": NOW_US + 20})])
     incident_id = published[0]["incident_id"]
     db = sink_settings.clickhouse_database
     runner = CliRunner()
@@ -57,6 +66,12 @@ def test_incidents_are_stored_listed_and_handled_through_their_lifecycle(
 
     with running_sink(sink_settings):
         wait_for("incident entries", lambda: entries_stored(clickhouse, db) == 4)
+        wait_for("alert deliveries", lambda: clickhouse.query(
+            f"SELECT count() FROM {quote_identifier(db)}.alert_deliveries").result_rows[0][0] == 2)
+        deliveries = clickhouse.query(
+            f"SELECT attempt, status, http_status, route FROM {quote_identifier(db)}.alert_deliveries ORDER BY at"
+        ).result_rows
+        assert [tuple(r) for r in deliveries] == [(1, "retrying", 503, "oncall"), (2, "delivered", 202, "oncall")]
         listed = [json.loads(line) for line in run("list", "--since", "2026-09-01", "--json").splitlines()]
         assert [(i["incident_id"], i["status"], i["hit_count"], i["risk_score"], i["version"]) for i in listed] == \
             [(incident_id, "open", 4, 43, 3)]

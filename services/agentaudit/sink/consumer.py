@@ -21,6 +21,7 @@ from agentaudit.settings import Settings
 from agentaudit.sink.batch import Batch, Entry, HighWater, month_runs, ranges_of
 from agentaudit.sink.rows import (
     DEDUP_KEY_SQL,
+    ALERTS_TABLE,
     INCIDENTS_TABLE,
     INGEST_TIME,
     RECORDS_TABLE,
@@ -28,6 +29,7 @@ from agentaudit.sink.rows import (
     SEALS_TABLE,
     SOURCE,
     Row,
+    alert_row,
     incident_row,
     record_row,
     registry_change_row,
@@ -92,7 +94,7 @@ def make_consumer(settings: Settings, bootstrap: str) -> Consumer:
 
 
 class Sink:
-    """Stores audit.records, .rejected, .seals, .incidents and agent.registry in ClickHouse, each message exactly once.
+    """Stores audit.records, .rejected, .seals, .incidents, .alerts and agent.registry in ClickHouse, each once.
 
     Commit contract: offsets are committed only after ClickHouse accepted every
     row of the batch; a crash at any point replays from the last commit. That
@@ -152,6 +154,7 @@ class Sink:
         self.seals_topic = settings.topic(Topic.SEALS)
         self.registry_topic = settings.topic(Topic.REGISTRY)
         self.incidents_topic = settings.topic(Topic.INCIDENTS)
+        self.alerts_topic = settings.topic(Topic.ALERTS)
         self.high_water = HighWater()
         self.batch = Batch()
         self._marks_stale = True
@@ -166,7 +169,8 @@ class Sink:
     def run(self, stop: threading.Event) -> None:
         self._stop = stop
         self.consumer.subscribe(
-            [self.records_topic, self.rejected_topic, self.seals_topic, self.registry_topic, self.incidents_topic],
+            [self.records_topic, self.rejected_topic, self.seals_topic, self.registry_topic, self.incidents_topic,
+             self.alerts_topic],
             on_assign=self._on_assign,
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
@@ -243,6 +247,8 @@ class Sink:
             if topic == self.incidents_topic:
                 incident = self.codec.decode("Incident", value)
                 return INCIDENTS_TABLE, incident_row(incident, value, topic, partition, offset)
+            if topic == self.alerts_topic:
+                return ALERTS_TABLE, alert_row(self.codec.decode("AlertDelivery", value), topic, partition, offset)
             reason = f"message from unexpected topic {topic}"
         except PermanentError as exc:
             reason = f"{exc.code}: {exc.reason}"
@@ -250,7 +256,8 @@ class Sink:
             # Decoded, but not into the shape a row needs: still keep the bytes.
             reason = f"row: {type(exc).__name__}: {exc}"
         logical = {self.records_topic: Topic.RECORDS, self.seals_topic: Topic.SEALS,
-                   self.registry_topic: Topic.REGISTRY, self.incidents_topic: Topic.INCIDENTS}.get(topic, Topic.REJECTED).value
+                   self.registry_topic: Topic.REGISTRY, self.incidents_topic: Topic.INCIDENTS,
+                   self.alerts_topic: Topic.ALERTS}.get(topic, Topic.REJECTED).value
         SINK_DECODE_FAILURES.labels(topic=logical).inc()
         self._decode_failures += 1
         log.warning("sink_decode %s[%d]@%d: %s", topic, partition, offset, reason)
@@ -270,7 +277,7 @@ class Sink:
         """
         newest = self._newest_ingest_us()
         try:
-            for table in (RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, REGISTRY_TABLE, INCIDENTS_TABLE):
+            for table in (RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, REGISTRY_TABLE, INCIDENTS_TABLE, ALERTS_TABLE):
                 self._insert_table(table)
         except TransientError:
             self._back_off()

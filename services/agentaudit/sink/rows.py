@@ -25,6 +25,7 @@ RECORDS_TABLE = "audit_records"
 REJECTIONS_TABLE = "audit_rejections"
 SEALS_TABLE = "audit_seals"
 INCIDENTS_TABLE = "audit_incidents"
+ALERTS_TABLE = "alert_deliveries"
 SINK_DECODE = "sink_decode"
 
 Row = tuple[Any, ...]
@@ -60,9 +61,15 @@ INCIDENT_COLUMNS: tuple[str, ...] = (
     "risk_score", "contain", "detail", "kafka_topic", "kafka_partition", "kafka_offset", "entry",
 )  # fmt: skip
 
+ALERT_COLUMNS: tuple[str, ...] = (
+    "incident_id", "version", "change", "tenant_id", "severity", "route", "kind", "dedup_key", "attempt", "status",
+    "http_status", "error", "retry_in_ms", "at", "latency_ms", "source_topic", "source_partition", "source_offset",
+    "kafka_topic", "kafka_partition", "kafka_offset",
+)  # fmt: skip
+
 COLUMNS: dict[str, tuple[str, ...]] = {
     RECORDS_TABLE: RECORD_COLUMNS, REJECTIONS_TABLE: REJECTION_COLUMNS, SEALS_TABLE: SEAL_COLUMNS,
-    REGISTRY_TABLE: REGISTRY_COLUMNS, INCIDENTS_TABLE: INCIDENT_COLUMNS,
+    REGISTRY_TABLE: REGISTRY_COLUMNS, INCIDENTS_TABLE: INCIDENT_COLUMNS, ALERTS_TABLE: ALERT_COLUMNS,
 }
 
 # Positions the sink reads back from a row: the time that picks the month
@@ -75,6 +82,7 @@ INGEST_TIME = {
     SEALS_TABLE: SEAL_COLUMNS.index("until_time"),
     REGISTRY_TABLE: REGISTRY_COLUMNS.index("valid_from"),
     INCIDENTS_TABLE: INCIDENT_COLUMNS.index("changed_at"),
+    ALERTS_TABLE: ALERT_COLUMNS.index("at"),
 }
 DEDUP_KEY_SQL = {
     RECORDS_TABLE: ("source_topic", "source_partition", "source_offset"),
@@ -85,6 +93,8 @@ DEDUP_KEY_SQL = {
     # Incident entries by where the sink read them: that drops the sink's own
     # replays; a processor replay's identical entries share an entry_id instead.
     INCIDENTS_TABLE: ("kafka_topic", "kafka_partition", "kafka_offset"),
+    # Many deliveries share one incident entry as their source: by their own position too.
+    ALERTS_TABLE: ("kafka_topic", "kafka_partition", "kafka_offset"),
 }
 SOURCE = {t: tuple(COLUMNS[t].index(c) for c in cols) for t, cols in DEDUP_KEY_SQL.items()}
 
@@ -193,6 +203,16 @@ def incident_row(incident: dict[str, Any], raw: bytes, topic: str, partition: in
         incident["hit_count"], list(incident["event_ids"]), _text(incident["actor"]), _text(incident["owner"]),
         _text(incident["note"]), max(0, min(100, incident["risk_score"])), incident["contain"],
         _text(incident["detail"]), topic, partition, offset, raw,
+    )  # fmt: skip
+
+
+def alert_row(delivery: dict[str, Any], topic: str, partition: int, offset: int) -> Row:
+    """alert_deliveries row for a decoded AlertDelivery read at topic[partition]@offset."""
+    d, source = delivery, delivery["source"]
+    return (
+        d["incident_id"], d["version"], d["change"], d["tenant_id"], d["severity"], d["route"], d["kind"],
+        d["dedup_key"], d["attempt"], d["status"], d["http_status"], _text(d["error"]), d["retry_in_ms"], d["at"],
+        d["latency_ms"], source["topic"], source["partition"], source["offset"], topic, partition, offset,
     )  # fmt: skip
 
 
