@@ -29,7 +29,9 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
 @click.command("alert")
 @click.option("--routes", "routes_file", envvar="AGENTAUDIT_ALERT_ROUTES", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              # read (and a missing file explained) at start, not at parsing: it is
+              # often mounted into a container, where only the alerter can see it
+              type=click.Path(dir_okay=False, path_type=Path),
               show_envvar=True, help="YAML routes file (see deploy/alert/routes.example.yaml).")
 @click.option("--check", is_flag=True, help="Validate the routes file and the variables it names, print the routes, exit.")
 @click.option("--metrics-port", type=int, default=None,
