@@ -24,7 +24,12 @@ def test_demo_accounts_for_every_action_and_runs_twice(settings: Settings) -> No
         )
         assert done.returncode == 0, f"run {run}:\n{done.stdout}\n{done.stderr[-3000:]}"
         assert "every action accounted for exactly once, chained and sealed: yes" in done.stdout
-        assert re.search(r"verify: \d+ records in 6 agent chains, [1-9]\d* signed seals, 0 records awaiting a seal: every chain", done.stdout)
+        assert re.search(r"verify: \d+ records in 7 agent chains, [1-9]\d* signed seals, 0 records awaiting a seal, .*: every chain", done.stdout)
+        # detection, incidents, on-call and containment, end to end
+        assert re.search(r"detection: [1-9]\d* of \d+ records hit a rule", done.stdout), done.stdout
+        assert re.search(r"policy.executed_despite_decision \(critical\) +1\b", done.stdout), done.stdout
+        assert re.search(r"on-call: the alerter delivered [1-9]\d* critical", done.stdout), done.stdout
+        assert "suspended yes, runtime stopped by the kill switch yes" in done.stdout
         assert "rejected" in done.stdout and "Try:" in done.stdout
         assert "stored everything" in done.stderr
 
@@ -39,5 +44,5 @@ def test_demo_through_a_real_schema_registry(settings: Settings, schema_registry
     )
     assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-3000:]}"
     assert "every action accounted for exactly once, chained and sealed: yes" in done.stdout
-    assert re.search(r"[1-9]\d* signed seals, 0 records awaiting a seal: every chain and seal verifies", done.stdout), done.stdout
+    assert re.search(r"[1-9]\d* signed seals, 0 records awaiting a seal, .*: every chain, seal and column verifies", done.stdout), done.stdout
     assert "unknown_schema" in done.stdout

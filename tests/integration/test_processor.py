@@ -48,7 +48,7 @@ def bad_inputs() -> dict[str, bytes]:
 
 def enrolled(settings: Settings) -> dict[str, Signer]:
     """agent-1 signs with Ed25519, agent-h with HMAC-SHA256; both registered on the real registry topic."""
-    profiles = [AgentProfile("agent-1", "acme", "support", ("alice",)), AgentProfile("agent-h", "acme", "ingest", ("bob",))]
+    profiles = [AgentProfile("agent-1", "acme", "support", ("alice",)), AgentProfile("agent-h", "acme", "support", ("bob",))]
     return enroll(settings, settings.kafka_bootstrap, profiles, lambda _line: None, hmac_agents=1)
 
 
@@ -94,8 +94,10 @@ def test_bad_input_lands_in_rejected_with_reason_and_bytes_and_good_input_flows(
         records = consume_all(settings, Topic.RECORDS, len(sent) + 2)  # + the replayed and the out-of-order originals
         incidents = consume_all(settings, Topic.INCIDENTS, len(refused) + 1)
 
-    by_kind = {CODEC.decode("Incident", m.value())["rule_id"].removeprefix("attribution."):
-               CODEC.decode("Incident", m.value()) for m in incidents}
+    # integrity findings only: the detection rules may open incidents of their own
+    by_kind = {CODEC.decode("Incident", m.value())["rule_id"].removeprefix("integrity."):
+               CODEC.decode("Incident", m.value()) for m in incidents
+               if CODEC.decode("Incident", m.value())["rule_id"].startswith("integrity.")}
     # session "b" started at 2: accepted, with a gap incident, before its 1 was refused
     assert set(by_kind) == {*refused, "sequence_gap"}
     assert by_kind["bad_signature"]["severity"] == "critical"

@@ -16,10 +16,14 @@ from agentaudit.settings import Settings
 @click.option("--processors", default=1, show_default=True, help="Processor replicas (one faust worker each).")
 @click.option("--keys", type=click.Choice(["ed25519", "hmac"]), default="ed25519", show_default=True,
               help="What the simulated agents sign with; the processor verifies every signature.")
+@click.option("--rules", type=click.Choice(["both", "on", "off"]), default="both", show_default=True,
+              help="Detection rules in the processor: both runs the pipeline without, then with them, to show "
+                   "what scoring costs.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_obj
 def bench_command(
-    settings: Settings, events: int, rate: float, latency_s: float, processors: int, keys: str, as_json: bool
+    settings: Settings, events: int, rate: float, latency_s: float, processors: int, keys: str, rules: str,
+    as_json: bool,
 ) -> None:
     """Measure end-to-end throughput and latency beside a raw Kafka relay.
 
@@ -32,13 +36,20 @@ def bench_command(
     """
     from agentaudit.bench.pipeline import BenchPlan, run_bench
 
-    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors, keys=keys)
+    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors, keys=keys, rules=rules)
     result = run_bench(settings, plan, lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
-    rl, pl = result["relay_latency"], result["pipeline_latency"]
-    click.echo(f"\n{'':<34}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}   (latency at {rate:,.0f}/s)")
-    click.echo(f"{'raw confluent-kafka relay':<34}{result['relay_throughput']:>10,.0f}{rl['p50'] * 1e3:>9.0f}{rl['p99'] * 1e3:>9.0f}")
-    click.echo(f"{f'pipeline, {processors} proc., {keys}':<34}{result['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
-    click.echo(f"{'pipeline / relay':<34}{result['ratio']:>10.3f}")
+    rl = result["relay_latency"]
+    click.echo(f"\n{'':<42}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}   (latency at {rate:,.0f}/s)")
+    click.echo(f"{'raw confluent-kafka relay':<42}{result['relay_throughput']:>10,.0f}{rl['p50'] * 1e3:>9.0f}{rl['p99'] * 1e3:>9.0f}")
+    for mode in ("off", "on"):
+        if f"rules_{mode}" in result:
+            run = result[f"rules_{mode}"]
+            pl = run["pipeline_latency"]
+            label = f"pipeline, {processors} proc., {keys}, rules {mode}"
+            click.echo(f"{label:<42}{run['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
+    click.echo(f"{'pipeline / relay':<42}{result['ratio']:>10.3f}")
+    if "rules_cost" in result:
+        click.echo(f"{'throughput lost to the rules':<42}{result['rules_cost']:>10.1%}")

@@ -38,6 +38,7 @@ class BenchPlan:
     latency_s: float = 20.0
     processors: int = 1
     keys: str = "ed25519"  # what the agents sign with: ed25519, or hmac (the high-volume option)
+    rules: str = "both"  # detection in the processor: on, off, or both (off first, then on: the cost of the rules)
 
 
 def _relay_topics(bootstrap: str, prefix: str, partitions: int) -> tuple[str, str]:
@@ -81,10 +82,19 @@ def run_bench(settings: Settings, plan: BenchPlan, echo: Echo) -> dict[str, Any]
         source, target = _relay_topics(bootstrap, f"{settings.topic_prefix}paced.", settings.partitions)
         result["relay_latency"] = relay_latency(bootstrap, source, target, paced, plan.rate)
         echo(f"relay: latency at {plan.rate:,.0f}/s p50 {result['relay_latency']['p50'] * 1000:.0f} ms")
-        result.update(_pipeline(settings, plan, echo))
+        modes = ("off", "on") if plan.rules == "both" else (plan.rules,)
+        for mode in modes:
+            echo(f"pipeline with detection rules {mode}:")
+            run_settings = settings.with_changes(topic_prefix=f"{settings.topic_prefix}{mode}.",
+                                                 detect_rules="packaged" if mode == "on" else "off")
+            result[f"rules_{mode}"] = _pipeline(run_settings, plan, echo)
     finally:
         restore_kafka()
+    main = result["rules_on"] if "rules_on" in result else result[f"rules_{modes[0]}"]
+    result.update(main)  # the headline figures: with the rules, as the pipeline runs by default
     result["ratio"] = result["pipeline_throughput"] / result["relay_throughput"]
+    if plan.rules == "both":
+        result["rules_cost"] = 1 - result["rules_on"]["pipeline_throughput"] / result["rules_off"]["pipeline_throughput"]
     return result
 
 

@@ -91,6 +91,8 @@ class Driver:
             emitter = self._emitter(act.agent.agent_id, act.agent.tenant_id)
             session = self._sessions[key] = emitter.session(Principal("user", act.principal))
         fields = dict(act.fields)
+        if act.clock_offset_us:  # a drifting agent clock: agent_time is the agent's own say
+            fields["agent_time"] = time.time_ns() // 1000 + act.clock_offset_us
         if fields.get("approval"):
             fields["approval"] = {**fields["approval"], "decided_at": time.time_ns() // 1000}
         session.emit(act.action_type, **fields)

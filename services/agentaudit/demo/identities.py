@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from agentaudit.crypto import load_kek
-from agentaudit.demo.workload import AgentProfile
+from agentaudit.demo.workload import JOB_TOOLS, AgentProfile
 from agentaudit.keyring import Keyring
 from agentaudit.registry.errors import RegistryRefusal
 from agentaudit.registry.keyfiles import new_ed25519_key
@@ -31,7 +31,7 @@ def _scope(profile: AgentProfile) -> Scope:
     return Scope(
         action_types=("llm_call", "tool_call", "data_read", "data_write", "external_message",
                       "policy_decision", "approval"),
-        tools=(f"{profile.job}.*",),
+        tools=JOB_TOOLS.get(profile.job, (f"{profile.job}.*",)),
         resource_patterns=("*",),
         data_classes=("internal",),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +19,11 @@ from agentaudit.codec import make_codec
 from agentaudit.demo.driver import Driver
 from agentaudit.demo.identities import enroll
 from agentaudit.demo.stack import Offsets, Service
-from agentaudit.demo.workload import Workload, agents
+from agentaudit.demo.receiver import AlertReceiver
+from agentaudit.demo.workload import AgentProfile, Workload, agents
 from agentaudit.errors import AgentAuditError
 from agentaudit.settings import Settings
+from agentaudit.signing import Signer
 from agentaudit.topics import Topic
 
 Echo = Callable[[str], None]
@@ -65,7 +67,8 @@ def wait_until_stored(
     offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
 ) -> None:
     """Block until the processor and then the sink have committed everything."""
-    actions, records, rejected = (settings.topic(t) for t in (Topic.ACTIONS, Topic.RECORDS, Topic.REJECTED))
+    actions = settings.topic(Topic.ACTIONS)
+    stored = [settings.topic(t) for t in (Topic.RECORDS, Topic.REJECTED, Topic.INCIDENTS, Topic.ALERTS)]
     processor_group = f"{settings.topic_prefix}agentaudit-processor"
     sink_group = f"{settings.topic_prefix}agentaudit-sink"
     deadline = time.monotonic() + timeout_s
@@ -76,8 +79,7 @@ def wait_until_stored(
                 raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
         try:
             todo = offsets.end(actions) - offsets.committed(processor_group, actions)
-            outputs = offsets.end(records) + offsets.end(rejected)
-            unstored = outputs - offsets.committed(sink_group, records) - offsets.committed(sink_group, rejected)
+            unstored = sum(offsets.end(t) - offsets.committed(sink_group, t) for t in stored)
         except KafkaException:
             # e.g. NOT_COORDINATOR while a group coordinator loads, which
             # librdkafka does not flag retriable; the deadline bounds the wait.
@@ -129,12 +131,40 @@ def wait_until_sealed(
     raise DemoFailed(f"the seals were not stored within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
 
 
+def wait_until_alerted(
+    offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
+) -> None:
+    """Wait for containment and the alerter to have handled every incident entry, and the sink to store it all."""
+    incidents = settings.topic(Topic.INCIDENTS)
+    groups = [f"{settings.topic_prefix}agentaudit-{name}" for name in ("containment", "alert", "sink")]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for service in services:
+            if service.exit_code() is not None:
+                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        try:
+            behind = sum(offsets.end(incidents) - offsets.committed(group, incidents) for group in groups)
+            alerts = settings.topic(Topic.ALERTS)
+            behind += offsets.end(alerts) - offsets.committed(groups[-1], alerts)
+        except KafkaException:
+            behind = -1
+        if behind == 0:
+            return
+        time.sleep(0.5)
+    raise DemoFailed(f"incidents were not all handled within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
+
+
 def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
     """Run the demo; returns the summary of what landed."""
     ensure_keyring(settings, echo)
     bootstrap, restore_kafka = local_bootstrap(settings, echo)
     settings = settings.with_changes(kafka_bootstrap=bootstrap, seal_interval_s=plan.seal_interval_s)
-    services = [Service("processor", ["process"], settings), Service("sink", ["sink"], settings)]
+    receiver = AlertReceiver()
+    routes = receiver.routes_file(settings.home / "demo-alert-routes.yaml")
+    services = [Service("processor", ["process"], settings), Service("sink", ["sink"], settings),
+                Service("containment", ["containment"], settings),
+                Service("alert", ["alert", "--routes", str(routes)], settings)]
+    kill_switch: dict[str, Any] = {}
     try:
         from agentaudit.admin import ensure_topics
 
@@ -144,7 +174,7 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
             echo(f"{service.name}: started (pid {service.pid}, log {service.log_path})")
         started = datetime.now(UTC) - timedelta(seconds=1)
         profiles = agents(plan.agents)
-        signers = enroll(settings, bootstrap, profiles, echo)
+        signers = enroll(settings, bootstrap, [ROGUE, *profiles], echo)
         echo(f"workload: {plan.events} actions from {len(profiles)} agents, ~{plan.bad_ratio:.0%} malformed or "
              "forged on purpose")
         driver = Driver(bootstrap, settings.topic(Topic.ACTIONS), make_codec(settings), signers)
@@ -157,21 +187,87 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
         driver.run(Workload(profiles, plan.bad_ratio, plan.seed).plan(plan.events), plan.rate, progress)
         driver.close()
         echo(f"  emitted {plan.events} in {time.monotonic() - t0:.1f}s")
+        kill_switch = rogue_agent(settings, bootstrap, signers[ROGUE.agent_id], driver, plan.timeout_s, echo)
         offsets = Offsets(bootstrap, settings.partitions)
         try:
             wait_until_stored(offsets, settings, services, plan.timeout_s, echo)
             echo(f"  stored everything {time.monotonic() - t0:.1f}s after the first action")
             wait_until_sealed(offsets, settings, services, plan.timeout_s, echo)
+            wait_until_alerted(offsets, settings, services, plan.timeout_s, echo)
             incidents = offsets.end(settings.topic(Topic.INCIDENTS))
         finally:
             offsets.close()
     finally:
-        for service in reversed(services):  # the sink first: it holds the embedded database
+        for service in reversed(services):  # the alerter, containment, then the sink: it holds the database
             service.stop()
+        receiver.close()
         restore_kafka()
     result = _summarize(settings, started, driver.expected)
     result["incidents"] = incidents
+    result["alerts_received"] = receiver.by_severity()
+    result["kill_switch"] = kill_switch
     return result
+
+
+ROGUE = AgentProfile("payments-agent-rogue", "acme", "billing", ("acme-user-0",))
+"""An agent that goes wrong at the end of the workload: it runs a refund its
+policy engine denied, which the critical, containing rule
+policy.executed_despite_decision catches; the containment service suspends
+it and its runtime's kill switch stops it. The demo reinstates it afterwards,
+both changes audited in the registry."""
+
+
+def rogue_agent(settings: Settings, bootstrap: str, signer: Signer, driver: Driver, timeout_s: float,
+                echo: Echo) -> dict[str, Any]:
+    """Play the rogue agent's misstep and watch containment stop it; returns what happened."""
+    from agentaudit.emit import AgentSuspended, Emitter, Principal
+    from agentaudit.registry.change import ChangeKind
+    from agentaudit.registry.requests import SetStatus
+    from agentaudit.registry.store import RegistryWriter
+    from agentaudit.keyring import Keyring
+    from agentaudit.demo.identities import ACTOR, APPROVER
+
+    heard: list[Mapping[str, Any]] = []
+    emitter = Emitter(bootstrap, ROGUE.agent_id, ROGUE.tenant_id, topic=settings.topic(Topic.ACTIONS),
+                      codec=make_codec(settings), signer=signer, on_control=heard.append)
+    outcome: dict[str, Any] = {"agent_id": ROGUE.agent_id, "suspended": False, "stopped": False}
+    try:
+        session = emitter.session(Principal("user", ROGUE.principals[0]))
+        denied = {"decision": "deny", "policy_id": "refund-limits", "policy_version": "4",
+                  "reason": "refunds over 500 EUR need a human"}
+        session.emit("tool_call", tool="payments.refund", resource="payments://refunds/9131",
+                     parameters={"amount_eur": 4800}, policy=denied, outcome="success")
+        driver.expected["recorded"] += 1
+        echo(f"rogue: {ROGUE.agent_id} ran a refund its policy denied; waiting for containment…")
+        # agent.control is read from its start: earlier runs' suspensions are history. This
+        # run's begins with the agent's registration or new key (enroll), before the emit.
+        def this_runs_suspension() -> Mapping[str, Any] | None:
+            starts = [n for n, c in enumerate(heard) if c["change"] in ("register", "rotate_key")]
+            return next((c for c in heard[starts[-1]:] if c["status"] == "suspended"), None) if starts else None
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and this_runs_suspension() is None:
+            time.sleep(0.2)
+        suspension = this_runs_suspension()
+        if suspension is None:
+            echo(f"rogue: NOT suspended within {timeout_s:.0f}s (see the containment log)")
+            return outcome
+        outcome["suspended"] = True
+        echo(f"  kill switch: the runtime heard '{suspension['status']}' (registry change by {suspension['actor']}, "
+             f"approved by {suspension['approver']}: {suspension['reason']})")
+        try:
+            session.emit("tool_call", tool="payments.refund", resource="payments://refunds/9132", outcome="success")
+        except AgentSuspended as stopped:
+            outcome["stopped"] = True
+            echo(f"  kill switch: the runtime's next emit raised AgentSuspended: {str(stopped)[:90]}…")
+        with RegistryWriter(settings, bootstrap, Keyring.load(settings)) as writer:
+            change = writer.submit(SetStatus(agent_id=ROGUE.agent_id, kind=ChangeKind.REACTIVATE, actor=ACTOR,
+                                             approver=APPROVER, reason="demo: reinstated after review"))
+        echo(f"  reinstated by {ACTOR}, approved by {APPROVER} (registry position {change.position}); both changes "
+             f"are in `agentaudit agents show {ROGUE.agent_id} --json` and the incident's timeline")
+        return outcome
+    finally:
+        emitter.close()
 
 
 def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> dict[str, Any]:
@@ -182,10 +278,18 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
     from agentaudit.evidence.export import registry_resolver
     from agentaudit.evidence.values import ValueReader
     from agentaudit.verify.run import EPOCH, verify_store
+    from agentaudit.incident.queries import IncidentFilter, list_incidents
 
     client = connect(settings)
     try:
         result = summary(client, settings, since=since)
+        found = list_incidents(client, settings.clickhouse_database,
+                               IncidentFilter(since, datetime.now(UTC) + timedelta(minutes=1), limit=0))
+        scored = client.query(
+            "SELECT countIf(risk_score > 0), countIf(risk_score >= 40), count() FROM {db:Identifier}.audit_records "
+            "WHERE ingest_time >= fromUnixTimestamp64Micro({since:Int64}, 'UTC')",
+            parameters={"db": settings.clickhouse_database, "since": int(since.timestamp() * 1e6)},
+        ).result_rows[0]
         # --columns too: the demo's records are few, and the columns are what its queries showed
         verified = verify_store(client, settings.clickhouse_database, [], EPOCH, None, local_public_keys(settings),
                                 verify_signature, int(settings.seal_interval_s * 1e6),
@@ -193,6 +297,10 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
     finally:
         client.close()
     result["verify"] = verified.as_dict()
+    result["scored"] = {"with_hits": scored[0], "risky": scored[1], "records": scored[2]}
+    by_rule = Counter(f"{i.rule_id} ({i.severity})" for i in found)
+    result["incidents_by_rule"] = dict(by_rule.most_common())
+    result["incidents_contained"] = sum(1 for i in found if i.status == "contained")
     wanted_rejections = {k: v for k, v in expected.items() if k != "recorded"}
     result["expected_recorded"] = expected["recorded"]
     result["expected_rejected_by_reason"] = dict(sorted(wanted_rejections.items()))
@@ -201,6 +309,12 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
         and verified.ok
     )
     return result
+
+
+def exit_ok(result: dict[str, Any]) -> bool:
+    """Everything accounted for, verified, alerted and contained."""
+    ks = result["kill_switch"]
+    return bool(result["complete"] and result["alerts_received"] and ks.get("suspended") and ks.get("stopped"))
 
 
 def report(result: dict[str, Any], home: str) -> str:
@@ -215,7 +329,20 @@ def report(result: dict[str, Any], home: str) -> str:
         lines.append(f"    {reason:<16} {result['rejected_by_reason'].get(reason, 0):>6} (expected {expected.get(reason, 0)})")
     lines.append("  by action: " + ", ".join(f"{k} {v}" for k, v in result["by_action"].items()))
     lines.append("  by outcome: " + ", ".join(f"{k} {v}" for k, v in result["by_outcome"].items()))
-    lines.append(f"  incidents raised on audit.incidents (all runs): {result['incidents']}")
+    scored = result["scored"]
+    lines.append(f"  detection: {scored['with_hits']} of {scored['records']} records hit a rule, "
+                 f"{scored['risky']} scored 40+ (risk 0-100, chained with the record)")
+    lines.append(f"  incidents this run, one per agent and rule: {sum(result['incidents_by_rule'].values())}, "
+                 f"{result['incidents_contained']} contained; entries on audit.incidents (all runs): {result['incidents']}")
+    for rule, count in result["incidents_by_rule"].items():
+        lines.append(f"    {rule:<52} {count:>4}")
+    received = result["alerts_received"]
+    lines.append("  on-call: the alerter delivered " + (", ".join(f"{n} {sev}" for sev, n in received.items())
+                                                       or "nothing") + " to the demo's webhook receiver")
+    ks = result["kill_switch"]
+    if ks:
+        lines.append(f"  containment: {ks['agent_id']} suspended {'yes' if ks['suspended'] else 'NO'}, runtime "
+                     f"stopped by the kill switch {'yes' if ks['stopped'] else 'NO'} (then reinstated, audited)")
     v = result["verify"]
     lines.append(
         f"  verify: {v['records']} records in {v['agents']} agent chains, {v['seals']} signed seals, "
@@ -235,9 +362,11 @@ def report(result: dict[str, Any], home: str) -> str:
         f"  {prefix}./run query --since -1h --action data_write --json",
         f"  {prefix}./run query --since -1h --summary",
         f"  {prefix}./run verify --agent billing-agent-2",
+        f"  {prefix}./run incidents list --since -1h",
+        f"  {prefix}./run rules list",
     ]
     return "\n".join(lines)
 
 
 def exit_code(result: dict[str, Any]) -> int:
-    return 0 if result["complete"] else 1
+    return 0 if exit_ok(result) else 1

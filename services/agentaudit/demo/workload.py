@@ -206,7 +206,7 @@ class Workload:
                         act("tool_call", self._tool("shell.exec", "shell://localhost/bin/sh", {"cmd": "id"}))]
             case "executed_after_deny":  # the runtime ran what its policy engine had just denied
                 return [act("policy_decision", {"policy": deny, "outcome": "success"}),
-                        act("tool_call", {**self._tool(own_tool, "k8s://prod/api", {}), "policy": deny})]
+                        act("tool_call", self._tool(own_tool, "k8s://prod/api", {}))]
             case "deny_burst":
                 return [act("tool_call", self._tool(own_tool, "k8s://prod/api", {"attempt": k}, "denied"))
                         for k in range(12)]

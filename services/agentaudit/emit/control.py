@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from agentaudit.codec import Codec
 from agentaudit.errors import AgentAuditError
@@ -55,6 +55,11 @@ class ControlWatcher:
         }
         config.update(consumer_config or {})
         self._consumer = Consumer(config)
+        self._history_end = 0  # messages before this offset were written before the watcher started
+        try:
+            self._history_end = self._consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)[1]
+        except KafkaException as exc:  # only the logging depends on it
+            log.info("agent.control end offset unknown (%s); every status read will be logged", exc)
         self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self._thread = threading.Thread(target=self._run, name=f"agentaudit-control-{agent_id}", daemon=True)
         self._thread.start()
@@ -90,7 +95,9 @@ class ControlWatcher:
                 log.error("undecodable agent.control message at offset %s: %s", msg.offset(), exc)
                 continue
             self._latest = control
-            log.warning("agent %s is now %s: %s", self.agent_id, control["status"], control["reason"])
+            if (msg.offset() or 0) >= self._history_end:  # news, not the history read at start
+                level = logging.WARNING if control["status"] in STOPPED else logging.INFO
+                log.log(level, "agent %s is now %s: %s", self.agent_id, control["status"], control["reason"])
             if self._on_change is not None:
                 try:
                     self._on_change(control)

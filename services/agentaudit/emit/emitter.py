@@ -145,14 +145,18 @@ class Emitter:
         """
         if self._closed:
             raise EmitterClosed("emitter is closed")
-        if self._control is not None:
-            self._control.check()
+        self.check_control()
         datum = dict(action) if self._signer is None else sign_action(action, self._signer)
         value = self._codec.encode("AgentAction", datum)
         event_id = str(action["event_id"])
         self._produce(event_id, value)
         EMIT_EVENTS.inc()
         return event_id
+
+    def check_control(self) -> None:
+        """Raise AgentSuspended if the registry has suspended or retired this agent (kill switch on)."""
+        if self._control is not None:
+            self._control.check()
 
     def _produce(self, event_id: str, value: bytes) -> None:
         deadline: float | None = None
@@ -233,7 +237,11 @@ class Session:
         parameters: Mapping[str, Any] | None = None,
         **fields: Any,
     ) -> str:
-        """Emit one action; returns its event id. Other AgentAction fields go in **fields."""
+        """Emit one action; returns its event id. Other AgentAction fields go in **fields.
+
+        Raises AgentSuspended, before numbering the action, once the agent is suspended.
+        """
+        self.emitter.check_control()
         with self._lock:  # sequence order must match send order
             action: dict[str, Any] = {
                 "event_id": uuid7(),

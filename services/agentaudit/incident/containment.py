@@ -1,7 +1,7 @@
 """Automatic containment (CC7.4): a critical incident whose rule says `contain` suspends its agent.
 
-The processor marks an incident's 'opened' entry with contain=true when the
-rule asks for containment and the hit is critical. This service consumes
+The processor marks an incident entry with contain=true when the rule asks
+for containment and the hit is critical (every such hit gets an entry). This service consumes
 audit.incidents and, for each such entry, suspends the agent through the
 registry -- an audited change like any other, its actor this service and its
 approver the rule (reviewed and merged as code, the rule is the standing
@@ -46,7 +46,8 @@ class Registry(Protocol):
 
 
 def needs_containment(entry: Mapping[str, Any]) -> bool:
-    return entry["change"] == "opened" and bool(entry["contain"])
+    """A containing hit: the one that opened the incident, or a later one (the agent reinstated and did it again)."""
+    return entry["change"] in ("opened", "hits") and bool(entry["contain"])
 
 
 def suspension_request(entry: Mapping[str, Any]) -> SetStatus:

@@ -11,7 +11,9 @@ rule the incident currently collecting hits and when it last had one:
   is written only at the 2nd, 4th, 8th, … hit and then every 100th, so a rule
   that matches every action of a chatty agent updates on-call's count without
   doubling the incidents topic. The newest entry always has an exact
-  first_seen and a hit_count no older than that schedule.
+  first_seen and a hit_count no older than that schedule. A hit that asks for
+  containment is always written: it is what suspends the agent (again, if it
+  was reinstated and does it again).
 
 Deterministic, like the rest of the processor: the incident id is a UUIDv5 of
 the opening action's coordinates and the rule, times are ingest times, and the
@@ -116,10 +118,38 @@ class IncidentGroups:
             current.severity = hit.severity
         if len(current.event_ids) < EVENT_IDS_KEPT:
             current.event_ids.append(event_id)
-        if not published(current.hit_count):
+        if not published(current.hit_count) and not contained:  # every containing hit is written: it acts
             return None
         current.version += 1
         return self._entry(current, hit, action, source, ingest_us, "hits", contained)
+
+    def finding(self, incident: Mapping[str, Any], window_us: int) -> dict[str, Any] | None:
+        """Group an integrity stage's finding, given as its own 'opened' entry (process.incidents).
+
+        The first in the window opens (the entry as given); a repeat joins the
+        open incident like a rule hit, its detail kept as the latest context.
+        """
+        now = int(incident["changed_at"])
+        self._expire(now)
+        rule_id = str(incident["rule_id"])
+        current = self._open.get(rule_id)
+        if current is None:
+            self._open[rule_id] = _Open(str(incident["incident_id"]), 1, now, now, 1, list(incident["event_ids"]),
+                                        int(incident["risk_score"]), str(incident["severity"]), window_us)
+            return dict(incident)
+        current.last_seen = now
+        current.window_us = window_us
+        current.hit_count += 1
+        if len(current.event_ids) < EVENT_IDS_KEPT:
+            current.event_ids.extend(incident["event_ids"][: EVENT_IDS_KEPT - len(current.event_ids)])
+        if not published(current.hit_count):
+            return None
+        current.version += 1
+        return {
+            **incident, "incident_id": current.incident_id, "version": current.version, "change": "hits",
+            "first_seen": current.first_seen, "last_seen": now, "hit_count": current.hit_count,
+            "event_ids": list(current.event_ids), "severity": current.severity,
+        }
 
     def _expire(self, now_us: int) -> None:
         """Forget incidents whose window passed: the state holds only incidents still collecting."""

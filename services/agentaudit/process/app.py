@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 # a handful of bad events in a quiet minute is bad luck, not a bad deploy.
 ALARM_MIN_BATCH = 100
 EXIT_TEMPFAIL = 75  # sysexits.h: try again later
+FINDING_WINDOW_US = 3600 * 1_000_000  # group window of integrity findings when no rule file sets one
 
 
 def limits_of(settings: Settings) -> Limits:
@@ -130,6 +131,8 @@ class BatchHandler:
     ) -> None:
         self.codec = codec
         self.rules = rules  # None: detection off, records stored unscored
+        # each integrity finding's group window, from its rule file (integrity.*)
+        self.windows = {rule.id: rule.group_window_us for rule in rules.rules} if rules else {}
         self.registry = registry
         self.secrets = secrets
         self.limits = limits_of(settings)
@@ -213,7 +216,7 @@ class BatchHandler:
                 try:
                     return self._chain(msg, stage, record)
                 except AttributionError as refused:
-                    self._raise_incident(rejection_incident(refused, action, msg, record["ingest_time"]))
+                    self._raise_incident(stage, rejection_incident(refused, action, msg, record["ingest_time"]))
                     outcome = reject(msg, refused, action)
         except Exception as exc:
             log.exception("processing error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
@@ -250,8 +253,8 @@ class BatchHandler:
         if check.status is SessionStatus.GAP:
             ATTRIBUTION_SEQUENCE_GAPS.inc()
             ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
-            self._raise_incident(gap_incident(check, action, msg, record["ingest_time"],
-                                              registered_tenant_id=definition.tenant_id))
+            self._raise_incident(stage, gap_incident(check, action, msg, record["ingest_time"],
+                                                     registered_tenant_id=definition.tenant_id))
         if self.rules is not None:
             self._score(msg, stage, record, AgentContext(definition.agent_id, definition.tenant_id, definition.scope),
                         Findings(sequence_gap=check.missing))
@@ -275,21 +278,27 @@ class BatchHandler:
         if state is None:
             saved = stage.states.get(agent_id)
             state = stage.detect[agent_id] = DetectState(dict(saved.detect) if saved else {})
-            stage.groups[agent_id] = IncidentGroups(agent_id, saved.incidents if saved else None)
         verdict = self.rules.evaluate(record, agent, state, findings)
         record["risk_score"] = verdict.risk_score
         record["rule_hits"] = verdict.rule_hits()
-        groups = stage.groups[agent_id]
+        groups = stage.incident_groups(agent_id)
+        raised = {incident["rule_id"] for incident in self._incidents}  # the integrity stage's, for this input
         for hit in self.rules.incident_hits(verdict, agent.tenant_id):
+            if hit.rule_id in raised:
+                continue
             contain = hit.contain and severity_rank(hit.severity) == severity_rank("critical")
             entry = groups.hit(hit, record["action"], msg, record["ingest_time"], verdict.risk_score,
                                contained=contain)
             if entry is not None:
                 self._incidents.append(entry)
 
-    def _raise_incident(self, incident: dict[str, Any]) -> None:
+    def _raise_incident(self, stage: ChainStage, incident: dict[str, Any]) -> None:
+        """An integrity finding, grouped per agent and kind like rule hits."""
         ATTRIBUTION_INCIDENTS.labels(kind=incident["rule_id"], severity=incident["severity"]).inc()
-        self._incidents.append(incident)
+        window = self.windows.get(incident["rule_id"], FINDING_WINDOW_US)
+        entry = stage.incident_groups(incident["agent_id"], chained=False).finding(incident, window)
+        if entry is not None:
+            self._incidents.append(entry)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the state of partitions this worker no longer owns; reloaded if they come back."""
@@ -374,6 +383,7 @@ def checkpoint(stage: ChainStage) -> list[ChainState]:
         state.sessions = stage.sessions.agent_state(agent_id)
         if agent_id in stage.detect:
             state.detect = stage.detect[agent_id].slots
+        if agent_id in stage.groups:
             state.incidents = stage.groups[agent_id].to_state()
         states.append(state)
     stage.dirty.clear()

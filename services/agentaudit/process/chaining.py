@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,10 @@ from agentaudit.detect.state import DetectState
 from agentaudit.incident.grouping import IncidentGroups
 from agentaudit.process.sessions import SessionTracker
 
+
+CHAINLESS_AGENTS = 1024
+"""Agents without a chain whose findings are grouped (in memory, lost on restart):
+bounded, because unregistered agent ids are whatever the input says."""
 
 SESSION_WINDOW = 256
 """Recent event ids and active sessions remembered per agent. Saved with the
@@ -83,8 +88,30 @@ class ChainStage:
         # the chain states on first use and saved with them (BatchHandler).
         self.detect: dict[str, DetectState] = {}
         self.groups: dict[str, IncidentGroups] = {}
+        # Agents without a chain (unregistered, or never accepted) have nowhere
+        # to save their incidents: grouped in memory only, the most recent few.
+        self._chainless: OrderedDict[str, IncidentGroups] = OrderedDict()
         self._due = [(s.period_end_us, s.agent_id) for s in states.values()]
         heapq.heapify(self._due)
+
+    def incident_groups(self, agent_id: str, chained: bool = True) -> IncidentGroups:
+        """The agent's incidents collecting hits, loaded from its chain state on first use.
+
+        chained: the agent has, or is about to get, a chain state to save them
+        with (an accepted record); otherwise they are kept in memory only.
+        """
+        groups = self.groups.get(agent_id)
+        if groups is not None:
+            return groups
+        kept = self._chainless.pop(agent_id) if agent_id in self._chainless else None
+        if chained or agent_id in self.states:
+            saved = self.states.get(agent_id)
+            groups = self.groups[agent_id] = kept or IncidentGroups(agent_id, saved.incidents if saved else None)
+            return groups
+        groups = self._chainless[agent_id] = kept or IncidentGroups(agent_id)
+        if len(self._chainless) > CHAINLESS_AGENTS:
+            self._chainless.popitem(last=False)
+        return groups
 
     def applied(self, agent_id: str, offset: int) -> bool:
         """Whether this input was already applied to the agent's chain before a restart."""

@@ -1,8 +1,9 @@
 """Incidents raised by attribution and session checks, as Incident v1 dicts. No I/O.
 
-One incident per offending action (version 1, status open, hit_count 1);
-grouping repeats per agent and rule into later versions of one incident is the
-alert stage's job. The incident id is a UUIDv5 of the input's coordinates
+One 'opened' entry per offending action (version 1, hit_count 1); the
+processor then groups them per agent and kind like rule hits
+(agentaudit.incident.grouping.IncidentGroups.finding), so a repeat inside the
+window updates the open incident instead. The incident id is a UUIDv5 of the input's coordinates
 (topic, partition, offset) and the kind, so reprocessing the same input after
 a crash raises the same incident, not a second one, and the detail JSON is
 written with sorted keys so the replayed incident is byte-identical.
@@ -144,7 +145,7 @@ def build_incident(
         "version": 1,
         "tenant_id": registered_tenant_id or str(action["tenant_id"]),
         "agent_id": agent_id,
-        "rule_id": f"attribution.{kind}",
+        "rule_id": f"integrity.{kind}",  # the integrity.* rule files list these findings
         "severity": SEVERITY[kind],
         "title": _TITLES[kind].format(agent=agent_id),
         "status": "open",

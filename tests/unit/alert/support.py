@@ -26,7 +26,7 @@ def incident(change: str = "opened", *, severity: str = "high", tenant: str = "a
         "version": version,
         "tenant_id": tenant,
         "agent_id": "agent-7",
-        "rule_id": "attribution.bad_signature",
+        "rule_id": "integrity.bad_signature",
         "severity": severity,
         "title": "Forged or altered action: bad signature for agent agent-7",
         "status": status,

@@ -30,7 +30,7 @@ def test_pagerduty_trigger_has_every_required_field() -> None:
     payload = event["payload"]
     assert {"summary", "severity", "source"} <= set(payload)  # required by the API
     assert payload["severity"] == "critical" and payload["source"] == "agent-7"
-    assert payload["component"] == "attribution.bad_signature" and payload["group"] == "acme"
+    assert payload["component"] == "integrity.bad_signature" and payload["group"] == "acme"
     assert 0 < len(payload["summary"]) <= 1024
     datetime.fromisoformat(payload["timestamp"].replace("Z", "+00:00"))
     assert payload["custom_details"]["detail"]["kind"] == "bad_signature"
@@ -59,7 +59,7 @@ def test_alertmanager_alert_has_the_v2_fields() -> None:
     (alert,) = alertmanager_alerts(entry, sent_at, ttl_s=3600)
     assert set(alert) == {"labels", "annotations", "startsAt", "endsAt"}
     assert alert["labels"] == {"alertname": "AgentAuditIncident", "severity": "medium", "tenant": "acme",
-                               "agent_id": "agent-7", "rule_id": "attribution.bad_signature", "incident_id": "inc-2"}
+                               "agent_id": "agent-7", "rule_id": "integrity.bad_signature", "incident_id": "inc-2"}
     assert all(isinstance(v, str) for v in {**alert["labels"], **alert["annotations"]}.values())
     assert alert["annotations"]["summary"] == entry["title"]
     starts, ends = (datetime.fromisoformat(alert[k].replace("Z", "+00:00")) for k in ("startsAt", "endsAt"))
@@ -93,13 +93,13 @@ def test_webhook_body_is_an_ocsf_detection_finding() -> None:
     assert finding["time"] == entry["changed_at"] // 1000
     assert finding["risk_score"] == 90
     assert finding["finding_info"] == {
-        "uid": "inc-3", "title": entry["title"], "types": ["attribution.bad_signature"],
+        "uid": "inc-3", "title": entry["title"], "types": ["integrity.bad_signature"],
         "first_seen_time": BASE_US // 1000, "last_seen_time": (BASE_US + 5_000_000) // 1000,
     }
     assert finding["metadata"]["product"]["name"] == "agentaudit" and finding["metadata"]["version"] == "1.3.0"
     assert finding["metadata"]["uid"] == "inc-3:opened"
     assert {k: finding["unmapped"][k] for k in ("tenant_id", "agent_id", "rule_id")} == {
-        "tenant_id": "acme", "agent_id": "agent-7", "rule_id": "attribution.bad_signature"}
+        "tenant_id": "acme", "agent_id": "agent-7", "rule_id": "integrity.bad_signature"}
     resolved = detection_finding(incident("resolved"))
     assert (resolved["activity_id"], resolved["status_id"], resolved["type_uid"]) == (3, 4, 200403)
     acked = detection_finding(incident("acknowledged"))

@@ -62,8 +62,10 @@ def test_state_saved_and_restored_midway_continues_exactly() -> None:
 
 def test_the_demo_workload_triggers_most_rules() -> None:
     fired = {hit.rule_id for verdict in run(RuleSet.load(), demo(20000), {}) for hit in verdict.hits}
+    # policy.executed_despite_decision contains (suspends) the agent: the demo plays it once, with its
+    # rogue agent (demo.run.rogue_agent), not in the workload
     assert {"scope.tool_out_of_scope", "scope.data_class_out_of_scope", "policy.executed_after_deny",
-            "policy.executed_despite_decision", "data.pii_in_parameters", "data.secret_in_parameters",
+            "data.pii_in_parameters", "data.secret_in_parameters",
             "input.prompt_injection", "budget.daily_tokens_exceeded", "budget.daily_cost_exceeded",
             "integrity.clock_skew", "policy.deny_burst", "behaviour.new_tool"} <= fired
 

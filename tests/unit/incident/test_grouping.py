@@ -100,3 +100,29 @@ def test_the_detail_names_the_action_but_never_its_parameters() -> None:
                                       At(offset=5), 0, 50)
     assert entry is not None and "4111" not in json.dumps(entry)
     assert json.loads(entry["detail"])["source"] == {"topic": "agent.actions", "partition": 0, "offset": 5}
+
+
+def test_integrity_findings_group_like_hits_and_keep_their_own_context() -> None:
+    from agentaudit.errors import AttributionError
+    from agentaudit.process.incidents import rejection_incident
+
+    groups = IncidentGroups("ghost")
+    forged = [rejection_incident(AttributionError("unknown_agent", "no such agent"), {**action(n), "agent_id": "ghost"},
+                                 At(offset=n), 1_000 + n) for n in range(4)]
+    entries = [groups.finding(f, HOUR_US) for f in forged]
+    assert [(e["change"], e["hit_count"], e["version"]) if e else None for e in entries] == \
+        [("opened", 1, 1), ("hits", 2, 2), None, ("hits", 4, 3)]
+    assert {e["incident_id"] for e in entries if e} == {forged[0]["incident_id"]}
+    last = entries[-1]
+    assert last is not None and last["event_ids"] == ["e0", "e1", "e2", "e3"] and last["first_seen"] == 1_000
+    assert json.loads(last["detail"])["source"]["offset"] == 3  # the latest finding's context
+    later = groups.finding({**forged[0], "incident_id": "x", "changed_at": 1_000 + 2 * HOUR_US}, HOUR_US)
+    assert later is not None and later["change"] == "opened" and later["incident_id"] == "x"
+
+
+def test_every_containing_hit_is_written_whatever_the_schedule() -> None:
+    groups = IncidentGroups("bot")
+    hit = FakeHit(severity="critical", contain=True)
+    entries = [groups.hit(hit, action(n), At(offset=n), n, 90, contained=True) for n in range(3)]
+    assert [(e["change"], e["hit_count"], e["contain"]) for e in entries if e] == \
+        [("opened", 1, True), ("hits", 2, True), ("hits", 3, True)]

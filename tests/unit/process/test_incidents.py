@@ -37,7 +37,7 @@ def test_every_rejection_code_gives_a_valid_incident(code: str) -> None:
     incident = roundtrip(rejection_incident(AttributionError(code, f"because {code}", registered_tenant_id="acme"),
                                             signed, SOURCE, INGEST))
     kind = IncidentKind(code)
-    assert incident["severity"] == SEVERITY[kind] and incident["rule_id"] == f"attribution.{code}"
+    assert incident["severity"] == SEVERITY[kind] and incident["rule_id"] == f"integrity.{code}"
     assert (incident["version"], incident["status"], incident["hit_count"], incident["actor"]) == (1, "open", 1, "pipeline")
     assert incident["first_seen"] == incident["last_seen"] == INGEST
     assert incident["event_ids"] == [signed["event_id"]] and incident["agent_id"] == "support-bot"
@@ -63,7 +63,7 @@ def test_a_gap_incident_carries_expected_and_missing() -> None:
     gapped = action(sequence=4, event_id="01934b6e-1c2a-7c3d-8e4f-a1b2c3d4e5f9")
     check = tracker.check(gapped)
     incident = roundtrip(gap_incident(check, gapped, SOURCE, INGEST, registered_tenant_id="acme"))
-    assert incident["severity"] == "low" and incident["rule_id"] == "attribution.sequence_gap"
+    assert incident["severity"] == "low" and incident["rule_id"] == "integrity.sequence_gap"
     detail = json.loads(incident["detail"])
     assert (detail["expected_sequence"], detail["missing"]) == (2, 2)
     with pytest.raises(ValueError, match="not a gap"):
