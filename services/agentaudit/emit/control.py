@@ -55,11 +55,8 @@ class ControlWatcher:
         }
         config.update(consumer_config or {})
         self._consumer = Consumer(config)
+        self._topic = topic
         self._history_end = 0  # messages before this offset were written before the watcher started
-        try:
-            self._history_end = self._consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=5)[1]
-        except KafkaException as exc:  # only the logging depends on it
-            log.info("agent.control end offset unknown (%s); every status read will be logged", exc)
         self._consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
         self._thread = threading.Thread(target=self._run, name=f"agentaudit-control-{agent_id}", daemon=True)
         self._thread.start()
@@ -78,6 +75,10 @@ class ControlWatcher:
             )
 
     def _run(self) -> None:
+        try:  # in this thread, not the constructor: an emitter never waits for the broker to start
+            self._history_end = self._consumer.get_watermark_offsets(TopicPartition(self._topic, 0), timeout=2)[1]
+        except KafkaException as exc:  # only the logging depends on it
+            log.info("agent.control end offset unknown (%s); every status read will be logged", exc)
         while not self._stop.is_set():
             msg = self._consumer.poll(0.2)
             if msg is None:

@@ -16,7 +16,8 @@ NOWHERE = "127.0.0.1:9"  # the discard port: nothing answers Kafka there
 
 
 def stuck_emitter(**options: object) -> Emitter:
-    return Emitter(NOWHERE, "agent-1", "acme", buffer_max=5, delivery_timeout_s=1.0, **options)  # type: ignore[arg-type]
+    return Emitter(NOWHERE, "agent-1", "acme", buffer_max=5, delivery_timeout_s=1.0, kill_switch=False,
+                   **options)  # type: ignore[arg-type]
 
 
 def raised() -> float:

@@ -33,7 +33,8 @@ class CapturingCodec(SingleObjectCodec):
 def emitted(signer: Signer | None, emit: Any) -> list[dict[str, Any]]:
     """The actions as the processor will decode them, after emit(emitter) ran."""
     codec = CapturingCodec()
-    emitter = Emitter(NOWHERE, "support-bot", "acme", codec=codec, signer=signer, delivery_timeout_s=1.0)
+    emitter = Emitter(NOWHERE, "support-bot", "acme", codec=codec, signer=signer, delivery_timeout_s=1.0,
+                      kill_switch=False)
     emit(emitter)
     with pytest.raises(EmitterClosed):  # nothing can be delivered to NOWHERE
         emitter.close(timeout_s=3.0)

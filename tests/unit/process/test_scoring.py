@@ -86,7 +86,11 @@ def test_hits_open_one_incident_per_rule_and_later_hits_update_it() -> None:
     outputs = render_all(h, stage, inputs(7))
     entries = [codec.decode("Incident", i) for out in outputs for i in out[3]]
     gates = [e for e in entries if e["rule_id"] == "policy.executed_despite_decision"]
-    assert [(e["change"], e["hit_count"]) for e in gates] == [("opened", 1), ("hits", 2)]  # hits at n = 0, 3, 6
+    # hits at n = 0, 3, 6; the rule is critical and contains, so each hit is written (and asks for suspension)
+    assert [(e["change"], e["hit_count"], e["contain"]) for e in gates] == \
+        [("opened", 1, True), ("hits", 2, True), ("hits", 3, True)]
+    skew = [e for e in entries if e["rule_id"] == "integrity.clock_skew"]
+    assert all(not e["contain"] for e in skew)
     assert len({e["incident_id"] for e in gates}) == 1
     assert all(e["agent_id"] == "agent-1" and e["actor"] == "pipeline" for e in entries)
 
