@@ -37,12 +37,14 @@ from agentaudit.metrics import (
     ATTRIBUTION_INCIDENTS,
     ATTRIBUTION_MISSING_ACTIONS,
     ATTRIBUTION_SEQUENCE_GAPS,
+    INCIDENTS_RAISED,
     PROCESS_BATCH,
     PROCESS_IN,
     PROCESS_INGEST_LAG,
     PROCESS_RECORDS,
     PROCESS_REJECTED,
     PROCESS_REJECTION_ALARM,
+    PROCESS_SEAL_INTERVAL,
     PROCESS_SEALS,
     PROCESS_SKIPPED,
     PROCESS_STATE_RESTORE,
@@ -55,7 +57,9 @@ from agentaudit.process.incidents import gap_incident, rejection_incident
 from agentaudit.process.sessions import SessionStatus
 from agentaudit.registry.model import RegistryView
 from agentaudit.process.chaining import ChainStage, SealPolicy
+from agentaudit.process.seal_lag import SealLag
 from agentaudit.process.state_store import StateStore
+from agentaudit.process.timing import StageClock
 from agentaudit.process.validate import Input, Limits, evaluate, reject
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
@@ -148,6 +152,9 @@ class BatchHandler:
         self.stages: dict[int, ChainStage] = {}
         self._incidents: list[dict[str, Any]] = []  # raised by the input being rendered
         self._failures: list[KafkaError] = []
+        self.timer = StageClock()
+        self.seal_lag = SealLag()
+        PROCESS_SEAL_INTERVAL.set(settings.seal_interval_s)
 
     async def __call__(self, events: Sequence[EventT[bytes]]) -> None:
         PROCESS_BATCH.observe(len(events))
@@ -180,13 +187,17 @@ class BatchHandler:
             for incident in self._incidents:
                 self._produce(self.incidents_topic, msg.partition, msg.key, self.codec.encode("Incident", incident))
             self._incidents.clear()
+            self.timer.lap("publish")
             rejected += topic == self.rejected_topic
+        self.timer.start()
         await self._flush()
         for partition, offset in touched.items():
             stage = self.stages[partition]
             self.store.save(partition, checkpoint(stage), offset, self._delivered)
             stage.watermark = offset
+            self.seal_lag.update(partition, stage.states.values())
         await self._flush()
+        self.timer.lap("flush")
         PROCESS_IN.inc(inputs)
         PROCESS_RECORDS.inc(inputs - rejected)
         if newest_ingest_ms:
@@ -203,8 +214,10 @@ class BatchHandler:
         Nothing after stage.link() may raise: a linked record must be written.
         """
         self._incidents.clear()
+        self.timer.start()
         try:
             outcome = evaluate(msg, self.codec, self.limits)
+            self.timer.lap("validate")
             if outcome.record is not None:
                 record = outcome.record
                 action = record["action"]
@@ -239,6 +252,7 @@ class BatchHandler:
         """Attribute, check the session, then link: the order in which nothing can fail after a state change."""
         action = record["action"]
         definition = attribute(action, self.registry.view, record["ingest_time"], self.secrets)
+        self.timer.lap("attribute")
         key = definition.key(action["key_id"], record["ingest_time"])
         assert key is not None  # attribute() verified the signature with it
         record["attribution"] = {
@@ -258,6 +272,7 @@ class BatchHandler:
         body = self.record_form.encode(record)
         header = self.codec.header("AuditRecord")
         link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])
+        self.timer.lap("chain")
         value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
         return self.records_topic, value, seals
 
@@ -289,12 +304,14 @@ class BatchHandler:
 
     def _raise_incident(self, incident: dict[str, Any]) -> None:
         ATTRIBUTION_INCIDENTS.labels(kind=incident["rule_id"], severity=incident["severity"]).inc()
+        INCIDENTS_RAISED.labels(source="attribution", severity=incident["severity"], change=incident["change"]).inc()
         self._incidents.append(incident)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the state of partitions this worker no longer owns; reloaded if they come back."""
         for partition in partitions:
             self.stages.pop(partition, None)
+            self.seal_lag.forget(partition)
 
     async def _stage(self, partition: int) -> ChainStage:
         stage = self.stages.get(partition)
