@@ -12,6 +12,11 @@ and for the sink; and committed offsets are what a restart resumes from, so
 a consumer that consumes but never commits (a sink stuck retrying
 ClickHouse) shows as lagging. Every member of a group measures the whole
 group, so an alert takes the max over instances, not the sum.
+
+On a topic written in transactions (agent.registry) the lag of a group that
+has read everything is 1, not 0: the commit marker after the last message
+takes an offset, and a group commits the offset after the last message it
+consumed (kafka-consumer-groups.sh shows the same).
 """
 
 from __future__ import annotations
