@@ -252,7 +252,6 @@ class BatchHandler:
         """Attribute, check the session, then link: the order in which nothing can fail after a state change."""
         action = record["action"]
         definition = attribute(action, self.registry.view, record["ingest_time"], self.secrets)
-        self.timer.lap("attribute")
         key = definition.key(action["key_id"], record["ingest_time"])
         assert key is not None  # attribute() verified the signature with it
         record["attribution"] = {
@@ -266,9 +265,11 @@ class BatchHandler:
             ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
             self._raise_incident(gap_incident(check, action, msg, record["ingest_time"],
                                               registered_tenant_id=definition.tenant_id))
+        self.timer.lap("attribute")
         if self.rules is not None:
             self._score(msg, stage, record, AgentContext(definition.agent_id, definition.tenant_id, definition.scope),
                         Findings(sequence_gap=check.missing))
+            self.timer.lap("score")
         body = self.record_form.encode(record)
         header = self.codec.header("AuditRecord")
         link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])

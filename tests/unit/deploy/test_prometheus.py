@@ -34,13 +34,6 @@ RULES_TEST_FILE = PROMETHEUS_DIR / "rules" / "agentaudit.rules.test.yml"
 # Series that Prometheus itself makes, and the labels it adds to every series.
 EXPORTER_SERIES: dict[str, set[str]] = {"up": set()}
 TARGET_LABELS = {"job", "instance"}
-# The alerter's metrics, declared in agentaudit.metrics on branch `alert`
-# (not merged yet). Once it is, they are found there and this can go.
-DECLARED_ON_BRANCH_ALERT: dict[str, set[str]] = {
-    "agentaudit_alert_failed_total": {"kind"},
-    "agentaudit_alert_oldest_undelivered_seconds": set(),
-    "agentaudit_alert_pending_deliveries": set(),
-}
 SEVERITIES = {"critical", "warning"}
 DURATION = re.compile(r"^(\d+[smhdwy])+$")
 PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left",
@@ -63,7 +56,7 @@ def declared_series() -> dict[str, set[str]]:
 
 
 def known_series() -> dict[str, set[str]]:
-    return {**DECLARED_ON_BRANCH_ALERT, **EXPORTER_SERIES, **declared_series()}
+    return {**EXPORTER_SERIES, **declared_series()}
 
 
 def selectors(expr: str) -> Iterator[tuple[str, set[str]]]:
