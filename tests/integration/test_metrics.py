@@ -69,7 +69,7 @@ def test_processor_and_sink_serve_the_metrics_the_alerts_read(settings: Settings
                 s, "agentaudit_consumer_lag_messages", group=group, topic=topic) == 0), 60)
         proc, snk = scrape(ports["processor"]), scrape(ports["sink"])
 
-    for stage in ("validate", "attribute", "chain", "publish"):
+    for stage in ("validate", "attribute", "score", "chain", "publish"):  # score: the packaged rules are on
         assert value(proc, "agentaudit_process_stage_seconds_count", stage=stage) >= sent, stage
     assert value(proc, "agentaudit_process_stage_seconds_count", stage="flush") >= 1
     assert value(proc, "agentaudit_process_seal_interval_seconds") == settings.seal_interval_s
