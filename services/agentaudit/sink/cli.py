@@ -14,7 +14,7 @@ from agentaudit.topics import Topic
 
 # The topics agentaudit.sink.consumer.Sink subscribes to, whose lag the sink
 # reports (tests/unit/test_lag.py keeps the two lists the same).
-SUBSCRIBED = (Topic.RECORDS, Topic.REJECTED, Topic.SEALS, Topic.REGISTRY, Topic.INCIDENTS)
+SUBSCRIBED = (Topic.RECORDS, Topic.REJECTED, Topic.SEALS, Topic.REGISTRY, Topic.INCIDENTS, Topic.ALERTS)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -139,6 +139,7 @@ def test_every_rule_is_an_alert_with_for_severity_and_annotations() -> None:
         assert isinstance(rule["expr"], str) and rule["expr"].strip(), f"{name}: no expr"
         assert DURATION.match(str(rule.get("for", ""))), f"{name}: a `for:` duration keeps one bad scrape from paging"
         assert rule["labels"].get("severity") in SEVERITIES, f"{name}: severity must be one of {SEVERITIES}"
+        assert rule["labels"].get("component"), f"{name}: component (the stage to look at) routes it"
         annotations = rule.get("annotations") or {}
         for key in ("summary", "description", "runbook"):
             assert str(annotations.get(key, "")).strip(), f"{name}: annotation {key} missing"
