@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import logging
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# One record's time in one processor stage: tens of microseconds normally,
+# so the buckets start where LATENCY_BUCKETS cannot see.
+STAGE_BUCKETS = (1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
+# From an agent's emit to ClickHouse: queueing behind a slow stage or a
+# ClickHouse outage takes minutes, and those are the observations that matter.
+END_TO_END_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0)
 
 # --- emit -------------------------------------------------------------------
 EMIT_EVENTS = Counter("agentaudit_emit_events_total", "Actions accepted into the emitter's buffer.")
@@ -53,6 +59,22 @@ PROCESS_STATE_RESTORE = Histogram(
     "Time to restore one partition's chain states on assignment.",
     buckets=LATENCY_BUCKETS,
 )
+PROCESS_STAGE_SECONDS = Histogram(
+    "agentaudit_process_stage_seconds",
+    "Time one input spends in each processor stage (validate, attribute, score, chain, publish: handing its "
+    "outputs to the producer); flush: one batch waiting for the broker to acknowledge its outputs and state.",
+    ["stage"],
+    buckets=STAGE_BUCKETS,
+)
+PROCESS_SEAL_LAG = Gauge(
+    "agentaudit_process_seal_lag_seconds",
+    "Age of the oldest chained record no seal covers yet, over this worker's partitions (0: all sealed). "
+    "Computed when scraped, so it keeps growing while the processor is stuck.",
+)
+PROCESS_SEAL_INTERVAL = Gauge(
+    "agentaudit_process_seal_interval_seconds",
+    "AGENTAUDIT_SEAL_INTERVAL_S of this worker, so alert rules can compare the seal lag with it.",
+)
 
 
 # --- sink -------------------------------------------------------------------
@@ -85,6 +107,48 @@ SINK_LAG = Histogram(
     "From broker ingest time of the newest row in a batch to ClickHouse accepting it.",
     buckets=LATENCY_BUCKETS,
 )
+PIPELINE_END_TO_END = Histogram(
+    "agentaudit_pipeline_end_to_end_seconds",
+    "Per audit record, from the agent's emit (since=emit, the agent's own clock, so skew shows here) or the "
+    "broker's ingest stamp (since=ingest) to ClickHouse accepting the record.",
+    ["since"],
+    buckets=END_TO_END_BUCKETS,
+)
+
+# --- consumers ----------------------------------------------------------------
+# Measured by agentaudit.lag for the processor's and the sink's consumer group.
+CONSUMER_LAG = Gauge(
+    "agentaudit_consumer_lag_messages",
+    "Messages not yet committed by the consumer group, summed over the topic's partitions. Every member of "
+    "a group reports the whole group's lag: aggregate with max, not sum.",
+    ["group", "topic"],
+)
+CONSUMER_LAG_MEASURED = Gauge(
+    "agentaudit_consumer_lag_measured_timestamp_seconds",
+    "When the consumer group's lag was last measured; a lag gauge is only as fresh as this.",
+    ["group"],
+)
+
+# --- detect -----------------------------------------------------------------
+# Observed by the scoring stage of the processor.
+DETECT_RULE_HITS = Counter(
+    "agentaudit_detect_rule_hits_total",
+    "Records a detection rule matched, by rule id (a bounded set from the rule files) and severity.",
+    ["rule", "severity"],
+)
+DETECT_RISK_SCORE = Histogram(
+    "agentaudit_detect_risk_score",
+    "Risk score (0-100) the scoring stage gave each record.",
+    buckets=(0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100),
+)
+
+# --- incidents --------------------------------------------------------------
+INCIDENTS_RAISED = Counter(
+    "agentaudit_incidents_total",
+    "Incident timeline entries published to audit.incidents, by source (attribution, detection), severity "
+    "and change (opened, ...).",
+    ["source", "severity", "change"],
+)
 
 # --- registry ---------------------------------------------------------------
 REGISTRY_CHANGES = Counter(
@@ -105,6 +169,36 @@ REGISTRY_POSITION = Gauge(
 REGISTRY_INTEGRITY_FAILURES = Counter(
     "agentaudit_registry_integrity_failures_total",
     "Registry entries that failed verification; the reader stops at each (an altered or foreign registry).",
+)
+
+
+# --- verify -------------------------------------------------------------------
+# `agentaudit verify` runs from cron or CI and exits, so its results are not
+# scraped from it: they are written to a node-exporter textfile or pushed to a
+# Pushgateway (agentaudit.verify.export). Their own registry keeps that output
+# to these series, without the process and platform collectors.
+VERIFY_REGISTRY = CollectorRegistry()
+VERIFY_LAST_RUN = Gauge(
+    "agentaudit_verify_last_run_timestamp_seconds", "When the last verification finished.", registry=VERIFY_REGISTRY
+)
+VERIFY_SUCCESS = Gauge(
+    "agentaudit_verify_success",
+    "1 if the last verification found every chain and seal intact, 0 if it found problems or could not finish.",
+    registry=VERIFY_REGISTRY,
+)
+VERIFY_RECORDS = Gauge(
+    "agentaudit_verify_records", "Records the last verification checked.", registry=VERIFY_REGISTRY
+)
+VERIFY_SEALS = Gauge("agentaudit_verify_seals", "Seals the last verification checked.", registry=VERIFY_REGISTRY)
+VERIFY_PROBLEMS = Gauge(
+    "agentaudit_verify_problems",
+    "Problems the last verification found, by kind (record_modified, seal_gap, ...; verify_error: it could "
+    "not finish).",
+    ["kind"],
+    registry=VERIFY_REGISTRY,
+)
+VERIFY_DURATION = Gauge(
+    "agentaudit_verify_duration_seconds", "How long the last verification took.", registry=VERIFY_REGISTRY
 )
 
 

@@ -90,6 +90,10 @@ def alert_command(settings: Settings, routes_file: Path, check: bool, metrics_po
     stop = threading.Event()
     _stop_on_signals(stop)
     port = metrics.serve(settings.metrics_port if metrics_port is None else metrics_port, settings.metrics_host)
+    if port is not None:
+        from agentaudit.lag import incidents_group, start_lag_monitor
+
+        start_lag_monitor(settings.with_changes(metrics_port=port), bootstrap, incidents_group(settings, "alert"))
     click.echo(f"alert: {settings.topic(Topic.INCIDENTS)} on {bootstrap} -> {len(routes)} routes, deliveries to "
                f"{settings.topic(Topic.ALERTS)}, " + (f"metrics on port {port}" if port else "metrics off"), err=True)
     run_alerter(settings, bootstrap, options, stop)

@@ -180,6 +180,7 @@ def containment_command(settings: Settings) -> None:
     from agentaudit.incident.containment import Containment, run_containment
     from agentaudit.incident.publish import publish_entry
     from agentaudit.keyring import Keyring
+    from agentaudit.lag import incidents_group, start_lag_monitor
     from agentaudit.registry.store import RegistryWriter
     from agentaudit.sink.cli import stop_on_signals
 
@@ -187,6 +188,7 @@ def containment_command(settings: Settings) -> None:
     stop = threading.Event()
     stop_on_signals(stop)
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    start_lag_monitor(settings, bootstrap, incidents_group(settings, "containment"))
     click.echo(f"containment: following {settings.topic_prefix}audit.incidents on {bootstrap}, "
                + (f"metrics on port {port}" if port else "metrics off"), err=True)
     with RegistryWriter(settings, bootstrap, Keyring.load(settings)) as writer:

@@ -37,25 +37,31 @@ from agentaudit.metrics import (
     ATTRIBUTION_INCIDENTS,
     ATTRIBUTION_MISSING_ACTIONS,
     ATTRIBUTION_SEQUENCE_GAPS,
+    DETECT_RISK_SCORE,
+    DETECT_RULE_HITS,
+    INCIDENTS_RAISED,
     PROCESS_BATCH,
     PROCESS_IN,
     PROCESS_INGEST_LAG,
     PROCESS_RECORDS,
     PROCESS_REJECTED,
     PROCESS_REJECTION_ALARM,
+    PROCESS_SEAL_INTERVAL,
     PROCESS_SEALS,
     PROCESS_SKIPPED,
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
 )
 from agentaudit.detect import AgentContext, DetectState, Findings, RuleSet
-from agentaudit.incident.grouping import IncidentGroups, severity_rank
+from agentaudit.incident.grouping import severity_rank
 from agentaudit.process.attribute import SecretOpener, attribute
 from agentaudit.process.incidents import gap_incident, rejection_incident
 from agentaudit.process.sessions import SessionStatus
 from agentaudit.registry.model import RegistryView
 from agentaudit.process.chaining import ChainStage, SealPolicy
+from agentaudit.process.seal_lag import SealLag
 from agentaudit.process.state_store import StateStore
+from agentaudit.process.timing import StageClock
 from agentaudit.process.validate import Input, Limits, evaluate, reject
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
@@ -151,6 +157,9 @@ class BatchHandler:
         self.stages: dict[int, ChainStage] = {}
         self._incidents: list[dict[str, Any]] = []  # raised by the input being rendered
         self._failures: list[KafkaError] = []
+        self.timer = StageClock()
+        self.seal_lag = SealLag()
+        PROCESS_SEAL_INTERVAL.set(settings.seal_interval_s)
 
     async def __call__(self, events: Sequence[EventT[bytes]]) -> None:
         PROCESS_BATCH.observe(len(events))
@@ -183,13 +192,17 @@ class BatchHandler:
             for incident in self._incidents:
                 self._produce(self.incidents_topic, msg.partition, msg.key, self.codec.encode("Incident", incident))
             self._incidents.clear()
+            self.timer.lap("publish")
             rejected += topic == self.rejected_topic
+        self.timer.start()
         await self._flush()
         for partition, offset in touched.items():
             stage = self.stages[partition]
             self.store.save(partition, checkpoint(stage), offset, self._delivered)
             stage.watermark = offset
+            self.seal_lag.update(partition, stage.states.values())
         await self._flush()
+        self.timer.lap("flush")
         PROCESS_IN.inc(inputs)
         PROCESS_RECORDS.inc(inputs - rejected)
         if newest_ingest_ms:
@@ -206,8 +219,10 @@ class BatchHandler:
         Nothing after stage.link() may raise: a linked record must be written.
         """
         self._incidents.clear()
+        self.timer.start()
         try:
             outcome = evaluate(msg, self.codec, self.limits)
+            self.timer.lap("validate")
             if outcome.record is not None:
                 record = outcome.record
                 action = record["action"]
@@ -255,12 +270,15 @@ class BatchHandler:
             ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
             self._raise_incident(stage, gap_incident(check, action, msg, record["ingest_time"],
                                                      registered_tenant_id=definition.tenant_id))
+        self.timer.lap("attribute")
         if self.rules is not None:
             self._score(msg, stage, record, AgentContext(definition.agent_id, definition.tenant_id, definition.scope),
                         Findings(sequence_gap=check.missing))
+            self.timer.lap("score")
         body = self.record_form.encode(record)
         header = self.codec.header("AuditRecord")
         link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])
+        self.timer.lap("chain")
         value = header + body + chain_link_tail(link.position, link.prev_hash, link.hash)
         return self.records_topic, value, seals
 
@@ -281,6 +299,9 @@ class BatchHandler:
         verdict = self.rules.evaluate(record, agent, state, findings)
         record["risk_score"] = verdict.risk_score
         record["rule_hits"] = verdict.rule_hits()
+        DETECT_RISK_SCORE.observe(verdict.risk_score)
+        for hit in verdict.hits:
+            DETECT_RULE_HITS.labels(rule=hit.rule_id, severity=hit.severity).inc()
         groups = stage.incident_groups(agent_id)
         raised = {incident["rule_id"] for incident in self._incidents}  # the integrity stage's, for this input
         for hit in self.rules.incident_hits(verdict, agent.tenant_id):
@@ -290,6 +311,7 @@ class BatchHandler:
             entry = groups.hit(hit, record["action"], msg, record["ingest_time"], verdict.risk_score,
                                contained=contain)
             if entry is not None:
+                INCIDENTS_RAISED.labels(source="detection", severity=entry["severity"], change=entry["change"]).inc()
                 self._incidents.append(entry)
 
     def _raise_incident(self, stage: ChainStage, incident: dict[str, Any]) -> None:
@@ -298,12 +320,14 @@ class BatchHandler:
         window = self.windows.get(incident["rule_id"], FINDING_WINDOW_US)
         entry = stage.incident_groups(incident["agent_id"], chained=False).finding(incident, window)
         if entry is not None:
+            INCIDENTS_RAISED.labels(source="attribution", severity=entry["severity"], change=entry["change"]).inc()
             self._incidents.append(entry)
 
     def forget(self, partitions: Iterable[int]) -> None:
         """Drop the state of partitions this worker no longer owns; reloaded if they come back."""
         for partition in partitions:
             self.stages.pop(partition, None)
+            self.seal_lag.forget(partition)
 
     async def _stage(self, partition: int) -> ChainStage:
         stage = self.stages.get(partition)

@@ -32,6 +32,7 @@ def process_command(settings: Settings, loglevel: str) -> None:
     from agentaudit.dev.kafka import resolve_bootstrap
     from agentaudit.crypto import load_kek
     from agentaudit.keyring import Keyring
+    from agentaudit.lag import processor_group, start_lag_monitor
     from agentaudit.process.app import make_app
     from agentaudit.process.attribute import CachingSecretOpener
     from agentaudit.registry.secrets import KekSecretOpener
@@ -50,6 +51,7 @@ def process_command(settings: Settings, loglevel: str) -> None:
     )
     registry.sync()
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    start_lag_monitor(settings, bootstrap, processor_group(settings))
     app = make_app(settings, bootstrap, codec, keyring, registry, secrets)
     click.echo(
         f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, sealing with key {keyring.current_key_id}, "

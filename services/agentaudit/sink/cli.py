@@ -10,6 +10,11 @@ import click
 
 from agentaudit import metrics
 from agentaudit.settings import Settings
+from agentaudit.topics import Topic
+
+# The topics agentaudit.sink.consumer.Sink subscribes to, whose lag the sink
+# reports (tests/unit/test_lag.py keeps the two lists the same).
+SUBSCRIBED = (Topic.RECORDS, Topic.REJECTED, Topic.SEALS, Topic.REGISTRY, Topic.INCIDENTS, Topic.ALERTS)
 
 
 def stop_on_signals(stop: threading.Event) -> None:
@@ -42,14 +47,15 @@ def sink_command(settings: Settings, apply_migrations: bool) -> None:
     """
     from agentaudit.admin import ensure_topics
     from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.lag import sink_group, start_lag_monitor
     from agentaudit.sink.service import run_sink
-    from agentaudit.topics import Topic
 
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
     stop = threading.Event()
     stop_on_signals(stop)
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
+    start_lag_monitor(settings, bootstrap, sink_group(settings, SUBSCRIBED))
     click.echo(
         f"sink: {settings.topic(Topic.RECORDS)}, {settings.topic(Topic.REJECTED)} on {bootstrap} -> "
         f"{settings.clickhouse_url.split('@')[-1]} database {settings.clickhouse_database}, "

@@ -19,6 +19,7 @@ from agentaudit.errors import PermanentError, TransientError
 from agentaudit.metrics import SINK_DECODE_ALARM, SINK_DECODE_FAILURES, SINK_DUPLICATES, SINK_LAG
 from agentaudit.settings import Settings
 from agentaudit.sink.batch import Batch, Entry, HighWater, month_runs, ranges_of
+from agentaudit.sink.latency import observe_end_to_end
 from agentaudit.sink.rows import (
     DEDUP_KEY_SQL,
     ALERTS_TABLE,
@@ -297,6 +298,8 @@ class Sink:
         for run in month_runs(entries, INGEST_TIME[table]):
             ranges = ranges_of(run)
             self.writer.insert(table, [e.row for e in run], dedup_token(table, ranges), ranges)
+            if table == RECORDS_TABLE:
+                observe_end_to_end(e.row for e in run)
             entries = entries[len(run):]
             self.batch.rows[table] = entries
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from agentaudit.settings import Settings
 if TYPE_CHECKING:
     from agentaudit.verify.agents import Report
     from agentaudit.verify.checks import Finding
+    from agentaudit.verify.export import MetricsExport
 
 
 @click.command("verify")
@@ -36,10 +38,16 @@ if TYPE_CHECKING:
               help="Also check every record's query columns (principal_id, resource, ...) against its stored bytes. "
                    "Decodes every record in Python: far slower than the chain check, which proves the bytes only.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--metrics-textfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the outcome as Prometheus metrics to this .prom file, for node-exporter's textfile "
+                   "collector (replaced atomically).")
+@click.option("--pushgateway", metavar="URL", help="Also push the outcome to this Prometheus Pushgateway "
+                                                   "(job agentaudit_verify).")
 @click.pass_obj
 def verify_command(
     settings: Settings, agents: tuple[str, ...], since: str | None, until: str | None,
     public_keys_file: Path | None, bundle: Path | None, proof: Path | None, check_columns: bool, as_json: bool,
+    metrics_textfile: Path | None, pushgateway: str | None,
 ) -> None:
     """Recompute every agent's hash chain and the seals' Merkle roots from ClickHouse.
 
@@ -64,10 +72,26 @@ def verify_command(
     everything with a key of their own and shipped that key alongside. Only
     keys you received separately (`agentaudit keys export-public`, over a
     channel you trust) show that the pipeline signed it.
+
+    Monitoring a scheduled run (cron, CI): --metrics-textfile PATH.prom and/or
+    --pushgateway URL export agentaudit_verify_success (1/0),
+    agentaudit_verify_last_run_timestamp_seconds, agentaudit_verify_records,
+    agentaudit_verify_seals, agentaudit_verify_duration_seconds and
+    agentaudit_verify_problems{kind} (the findings' kinds; verify_error when
+    the run could not finish, nothing_to_verify when nothing was stored), for
+    the alert rules in deploy/prometheus/rules. If they cannot be written the
+    command exits 1 after printing the report.
     """
+    from agentaudit.verify.export import MetricsExport
+
+    export = MetricsExport(metrics_textfile, pushgateway)
+    if metrics_textfile is not None and metrics_textfile.suffix != ".prom":
+        raise click.UsageError("--metrics-textfile must end in .prom: the textfile collector reads nothing else")
     if bundle is not None or proof is not None:
         if bundle is not None and proof is not None:
             raise click.UsageError("--bundle and --proof are verified one at a time")
+        if export.wanted:
+            raise click.UsageError("--metrics-textfile and --pushgateway monitor the verification of ClickHouse")
         if agents or since or until or check_columns:
             raise click.UsageError("--agent, --since, --until and --columns work on ClickHouse; a bundle's "
                                    "range is fixed by its manifest, and its fields are decoded from its bytes")
@@ -79,7 +103,6 @@ def verify_command(
     from agentaudit.store import connect
     from agentaudit.verify.run import EPOCH, verify_store
 
-    keys = load_public_keys(public_keys_file) if public_keys_file else local_public_keys(settings)
     now = datetime.now(UTC)
     since_at = parse_time(since, now) if since else EPOCH
     until_at = parse_time(until, now) if until else None
@@ -91,15 +114,34 @@ def verify_command(
 
         reader = ValueReader(load_schemas(), resolve=registry_resolver(settings))
         progress = _columns_progress()
-    client, side = connect(settings), connect(settings)
+    started = time.monotonic()
     try:
-        report = verify_store(client, settings.clickhouse_database, list(agents), since_at, until_at, keys,
-                              verify_signature, int(settings.seal_interval_s * 1e6), side, reader, progress)
-    finally:
-        side.close()
-        client.close()
+        keys = load_public_keys(public_keys_file) if public_keys_file else local_public_keys(settings)
+        client, side = connect(settings), connect(settings)
+        try:
+            report = verify_store(client, settings.clickhouse_database, list(agents), since_at, until_at, keys,
+                                  verify_signature, int(settings.seal_interval_s * 1e6), side, reader, progress)
+        finally:
+            side.close()
+            client.close()
+    except Exception:
+        # A run that could not finish is a failed verification, not a silent gap.
+        _export(export, None, time.monotonic() - started, fatal=False)
+        raise
     echo_report(report, as_json)
+    _export(export, report, time.monotonic() - started)
     sys.exit(0 if report.ok else 1)
+
+
+def _export(export: MetricsExport, report: Report | None, seconds: float, fatal: bool = True) -> None:
+    """Export a run's outcome; fatal=False while another error is on its way out (that one wins)."""
+    try:
+        export.export(report, seconds)
+    except OSError as exc:
+        message = f"could not export the verification metrics: {exc}"
+        if fatal:
+            raise click.ClickException(message) from exc
+        click.echo(f"Error: {message}", err=True)
 
 
 def _columns_progress() -> Callable[[int], None]:
