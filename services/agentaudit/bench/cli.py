@@ -19,11 +19,13 @@ from agentaudit.settings import Settings
 @click.option("--rules", type=click.Choice(["both", "on", "off"]), default="both", show_default=True,
               help="Detection rules in the processor: both runs the pipeline without, then with them, to show "
                    "what scoring costs.")
+@click.option("--repeat", default=1, show_default=True,
+              help="Pipeline runs per rules mode, alternating; the median throughput is reported.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @click.pass_obj
 def bench_command(
     settings: Settings, events: int, rate: float, latency_s: float, processors: int, keys: str, rules: str,
-    as_json: bool,
+    repeat: int, as_json: bool,
 ) -> None:
     """Measure end-to-end throughput and latency beside a raw Kafka relay.
 
@@ -36,7 +38,8 @@ def bench_command(
     """
     from agentaudit.bench.pipeline import BenchPlan, run_bench
 
-    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors, keys=keys, rules=rules)
+    plan = BenchPlan(events=events, rate=rate, latency_s=latency_s, processors=processors, keys=keys, rules=rules,
+                     repeat=repeat)
     result = run_bench(settings, plan, lambda line: click.echo(line, err=True))
     if as_json:
         click.echo(json.dumps(result, indent=2))
@@ -49,7 +52,8 @@ def bench_command(
             run = result[f"rules_{mode}"]
             pl = run["pipeline_latency"]
             label = f"pipeline, {processors} proc., {keys}, rules {mode}"
-            click.echo(f"{label:<42}{run['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}")
+            click.echo(f"{label:<42}{run['pipeline_throughput']:>10,.0f}{pl['p50'] * 1e3:>9.0f}{pl['p99'] * 1e3:>9.0f}"
+                       + (f"   median of {', '.join(f'{t:,.0f}' for t in run['throughputs'])}" if repeat > 1 else ""))
     click.echo(f"{'pipeline / relay':<42}{result['ratio']:>10.3f}")
     if "rules_cost" in result:
         click.echo(f"{'throughput lost to the rules':<42}{result['rules_cost']:>10.1%}")
