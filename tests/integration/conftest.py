@@ -63,3 +63,23 @@ def schema_registry_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
         yield local.start()
     finally:
         local.stop()
+
+
+SINK_PARTITIONS = 4  # tests.integration.test_sink.PARTITIONS
+
+
+@pytest.fixture
+def sink_settings(settings: Settings, kafka_bootstrap: str, clickhouse_dsn: str, ch_database: str) -> Settings:
+    from agentaudit.admin import ensure_topics
+
+    configured = settings.with_changes(
+        kafka_bootstrap=kafka_bootstrap,
+        clickhouse_dsn=clickhouse_dsn,
+        clickhouse_database=ch_database,
+        partitions=SINK_PARTITIONS,
+        sink_batch=500,
+        sink_linger_s=0.1,
+        metrics_port=-1,
+    )
+    ensure_topics(configured, kafka_bootstrap)
+    return configured

@@ -16,7 +16,7 @@ from agentaudit.incident.grouping import IncidentGroups
 from agentaudit.settings import Settings
 from agentaudit.store import quote_identifier
 from agentaudit.topics import Topic
-from tests.integration.test_sink import codec, produce, running_sink, sink_settings  # noqa: F401  (fixture)
+from tests.integration.test_sink import codec, produce, running_sink
 from tests.pipeline_support import wait_for
 from tests.unit.incident.test_grouping import FakeHit, action
 

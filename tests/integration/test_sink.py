@@ -30,24 +30,7 @@ from tests.sink_support import record, rejection
 
 pytestmark = pytest.mark.integration
 codec = SingleObjectCodec()
-PARTITIONS = 4
-
-
-@pytest.fixture
-def sink_settings(settings: Settings, kafka_bootstrap: str, clickhouse_dsn: str, ch_database: str) -> Settings:
-    from agentaudit.admin import ensure_topics
-
-    configured = settings.with_changes(
-        kafka_bootstrap=kafka_bootstrap,
-        clickhouse_dsn=clickhouse_dsn,
-        clickhouse_database=ch_database,
-        partitions=PARTITIONS,
-        sink_batch=500,
-        sink_linger_s=0.1,
-        metrics_port=-1,
-    )
-    ensure_topics(configured, kafka_bootstrap)
-    return configured
+from tests.integration.conftest import SINK_PARTITIONS as PARTITIONS  # the sink_settings fixture's
 
 
 # -- helpers ------------------------------------------------------------------

@@ -14,7 +14,9 @@ from clickhouse_connect.driver.client import Client
 
 from agentaudit.codec import SingleObjectCodec
 from agentaudit.settings import Settings
-from agentaudit.sink.rows import COLUMNS, RECORD_COLUMNS, RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, record_row
+from agentaudit.sink.rows import (
+    ALERTS_TABLE, COLUMNS, INCIDENTS_TABLE, RECORD_COLUMNS, RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, record_row,
+)
 from agentaudit.sink.writer import BatchWriter
 from agentaudit.store import load_migrations, migrate, quote_identifier
 from agentaudit.store.migrations import MigrationError, migrations_dir
@@ -52,7 +54,7 @@ def test_a_changed_migration_stops_the_run(clickhouse: Client, tmp_path: Path) -
         clickhouse.command(f"DROP DATABASE IF EXISTS {quote_identifier(database)} SYNC")
 
 
-@pytest.mark.parametrize("table", [RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE])
+@pytest.mark.parametrize("table", [RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE, INCIDENTS_TABLE, ALERTS_TABLE])
 def test_row_columns_match_the_tables(clickhouse: Client, ch_database: str, table: str) -> None:
     described = clickhouse.query(f"DESCRIBE TABLE {quote_identifier(ch_database)}.{table}").result_rows
     names = [r[0] for r in described]
@@ -62,15 +64,21 @@ def test_row_columns_match_the_tables(clickhouse: Client, ch_database: str, tabl
 def test_tables_are_append_only_merge_trees_with_retention(clickhouse: Client, ch_database: str) -> None:
     rows = clickhouse.query(
         "SELECT name, engine, partition_key, sorting_key, create_table_query FROM system.tables "
-        "WHERE database = {db:String} AND name LIKE 'audit_%' ORDER BY name",
+        "WHERE database = {db:String} AND (name LIKE 'audit_%' OR name = 'alert_deliveries') ORDER BY name",
         parameters={"db": ch_database},
     ).result_rows
-    assert [r[0] for r in rows] == [RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE]
+    assert [r[0] for r in rows] == [ALERTS_TABLE, INCIDENTS_TABLE, RECORDS_TABLE, REJECTIONS_TABLE, SEALS_TABLE]
+    # table: (time column of partitions and TTL, sort key prefix)
+    layout = {
+        SEALS_TABLE: ("until_time", "tenant_id, agent_id"),
+        INCIDENTS_TABLE: ("changed_at", "tenant_id, incident_id"),
+        ALERTS_TABLE: ("at", "tenant_id, incident_id"),
+    }
     for name, engine, partition_key, sorting_key, ddl in rows:
-        time_column = "until_time" if name == SEALS_TABLE else "ingest_time"
+        time_column, sort_prefix = layout.get(name, ("ingest_time", "tenant_id, toDate(ingest_time)"))
         assert engine == "MergeTree"
         assert partition_key == f"toYYYYMM({time_column})"
-        assert sorting_key.startswith("tenant_id, agent_id" if name == SEALS_TABLE else "tenant_id, toDate(ingest_time)")
+        assert sorting_key.startswith(sort_prefix)
         assert f"TTL toDateTime({time_column}) + toIntervalDay(400)" in ddl
 
 

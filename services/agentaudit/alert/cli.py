@@ -3,28 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import threading
 from pathlib import Path
-from types import FrameType
 
 import click
 
 from agentaudit import metrics
+from agentaudit.signals import stop_on_signals
 from agentaudit.settings import Settings
-
-
-def _stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT ask for a clean stop; a second one aborts."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        click.echo(f"alert: {signal.Signals(signum).name}, stopping (again to abort)", err=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 @click.command("alert")
@@ -88,7 +74,7 @@ def alert_command(settings: Settings, routes_file: Path, check: bool, metrics_po
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
     stop = threading.Event()
-    _stop_on_signals(stop)
+    stop_on_signals(stop, "alert")
     port = metrics.serve(settings.metrics_port if metrics_port is None else metrics_port, settings.metrics_host)
     if port is not None:
         from agentaudit.lag import incidents_group, start_lag_monitor

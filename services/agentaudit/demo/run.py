@@ -63,6 +63,13 @@ def local_bootstrap(settings: Settings, echo: Echo) -> tuple[str, Callable[[], N
     return bootstrap, restore
 
 
+def check_alive(services: list[Service]) -> None:
+    """DemoFailed, with its log's tail, if any service has exited."""
+    for service in services:
+        if service.exit_code() is not None:
+            raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+
+
 def wait_until_stored(
     offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
 ) -> None:
@@ -74,9 +81,7 @@ def wait_until_stored(
     deadline = time.monotonic() + timeout_s
     last = ""
     while time.monotonic() < deadline:
-        for service in services:
-            if service.exit_code() is not None:
-                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        check_alive(services)
         try:
             todo = offsets.end(actions) - offsets.committed(processor_group, actions)
             unstored = sum(offsets.end(t) - offsets.committed(sink_group, t) for t in stored)
@@ -119,9 +124,7 @@ def wait_until_sealed(
     seals, group = settings.topic(Topic.SEALS), f"{settings.topic_prefix}agentaudit-sink"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for service in services:
-            if service.exit_code() is not None:
-                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        check_alive(services)
         try:
             if offsets.end(seals) - offsets.committed(group, seals) == 0:
                 return
@@ -139,9 +142,7 @@ def wait_until_alerted(
     groups = [f"{settings.topic_prefix}agentaudit-{name}" for name in ("containment", "alert", "sink")]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        for service in services:
-            if service.exit_code() is not None:
-                raise DemoFailed(f"{service.name} exited with {service.exit_code()}:\n{service.log_tail()}")
+        check_alive(services)
         try:
             behind = sum(offsets.end(incidents) - offsets.committed(group, incidents) for group in groups)
             alerts = settings.topic(Topic.ALERTS)

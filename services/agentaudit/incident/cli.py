@@ -182,11 +182,11 @@ def containment_command(settings: Settings) -> None:
     from agentaudit.keyring import Keyring
     from agentaudit.lag import incidents_group, start_lag_monitor
     from agentaudit.registry.store import RegistryWriter
-    from agentaudit.sink.cli import stop_on_signals
+    from agentaudit.signals import stop_on_signals
 
     bootstrap = resolve_bootstrap(settings)
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "containment")
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
     start_lag_monitor(settings, bootstrap, incidents_group(settings, "containment"))
     click.echo(f"containment: following {settings.topic_prefix}audit.incidents on {bootstrap}, "

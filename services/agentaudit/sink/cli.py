@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import signal
 import threading
-from types import FrameType
 
 import click
 
 from agentaudit import metrics
+from agentaudit.signals import stop_on_signals
 from agentaudit.settings import Settings
 from agentaudit.topics import Topic
 
 # The topics agentaudit.sink.consumer.Sink subscribes to, whose lag the sink
 # reports (tests/unit/test_lag.py keeps the two lists the same).
 SUBSCRIBED = (Topic.RECORDS, Topic.REJECTED, Topic.SEALS, Topic.REGISTRY, Topic.INCIDENTS, Topic.ALERTS)
-
-
-def stop_on_signals(stop: threading.Event) -> None:
-    """SIGTERM and SIGINT (Ctrl-C) ask for a clean stop; a second one aborts."""
-
-    def handler(signum: int, _frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        click.echo(f"sink: {signal.Signals(signum).name}, flushing and stopping (again to abort)", err=True)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
 
 
 @click.command("sink")
@@ -53,7 +39,7 @@ def sink_command(settings: Settings, apply_migrations: bool) -> None:
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
     stop = threading.Event()
-    stop_on_signals(stop)
+    stop_on_signals(stop, "sink", "flushing and stopping")
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
     start_lag_monitor(settings, bootstrap, sink_group(settings, SUBSCRIBED))
     click.echo(

@@ -58,3 +58,12 @@ def test_invalid_config_names_the_file_and_key(tmp_path: Path, text: str, where:
     with pytest.raises(RuleError) as raised:
         DetectConfig.load(path)
     assert str(path) in str(raised.value) and where in str(raised.value) and message in str(raised.value)
+
+
+def test_the_example_config_in_deploy_loads_and_says_what_it_shows() -> None:
+    example = Path(__file__).resolve().parents[3] / "deploy" / "detect" / "config.example.yaml"
+    config = DetectConfig.load(example)
+    assert config.tenant("acme").timezone == "Europe/Berlin"
+    assert config.tenant("globex").incident_threshold == 60
+    assert config.tenant("acme").budget_for("billing-agent-2").daily_cost_micros == 100_000_000
+    assert config.tenant("initech") == config.defaults
