@@ -28,11 +28,15 @@ def demo_command(settings: Settings, events: int, agent_count: int, bad_ratio: f
     """Run the whole pipeline locally with simulated agents, then show what landed.
 
     Starts a local Kafka broker (unless AGENTAUDIT_KAFKA_BOOTSTRAP names one),
-    the processor and the sink on embedded ClickHouse under AGENTAUDIT_HOME;
-    simulated support, billing, coding and research agents emit actions, some
-    malformed on purpose; when everything is stored it stops what it started
-    and prints what was recorded and what was rejected, and why. Exit code 0
-    only if every action is accounted for exactly once. Ctrl-C stops cleanly.
+    the processor and the sink on embedded ClickHouse under AGENTAUDIT_HOME,
+    the alerter (to a local webhook receiver) and containment; simulated
+    support, billing, coding and research agents emit actions, some malformed
+    on purpose, some misusing their access, and a rogue agent runs an action
+    its policy denied. When everything is stored it stops what it started and
+    prints what was recorded and what was rejected, and why, the incidents, the
+    alerts delivered and how the rogue agent was stopped. Exit code 0 only if
+    every action is accounted for exactly once, everything verifies, alerts
+    arrived and the kill switch stopped the rogue agent. Ctrl-C stops cleanly.
     """
     from agentaudit.demo.run import DemoPlan, exit_code, report, run_demo
 
