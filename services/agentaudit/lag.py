@@ -24,12 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]  # documented path, no __all__
 
 from agentaudit.metrics import CONSUMER_LAG, CONSUMER_LAG_MEASURED
@@ -88,24 +88,42 @@ def incidents_group(settings: Settings, name: str) -> GroupTopics:
                        {settings.topic(Topic.INCIDENTS): Topic.INCIDENTS})
 
 
-class LagProbe:
-    """Reads a group's committed offsets and its topics' log bounds with one AdminClient."""
+Committed = Callable[[list[TopicPartition]], list[TopicPartition]]
+"""The group's committed offset of each partition (negative: none)."""
 
-    def __init__(self, admin: AdminClient, group: GroupTopics) -> None:
+
+def committed_reader(bootstrap: str, group: GroupTopics) -> Committed:
+    """Committed offsets read by a consumer that carries the group's id but never joins or commits.
+
+    Not AdminClient.list_consumer_group_offsets: for a group that does not
+    exist yet (a service that has not committed anything) it crashes the
+    process in confluent-kafka 2.16 (confluent-kafka-python#1982); a consumer's
+    committed() answers "no offset" instead.
+    """
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group.group_id, "enable.auto.commit": False,
+                         "client.id": f"{group.group_id}-lag"})
+
+    def committed(partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return list(consumer.committed(partitions, timeout=TIMEOUT_S))
+
+    return committed
+
+
+class LagProbe:
+    """Reads a group's committed offsets and its topics' log bounds (an AdminClient for those)."""
+
+    def __init__(self, admin: AdminClient, group: GroupTopics, committed: Committed) -> None:
         self.admin = admin
         self.group = group
+        self.committed = committed
 
     def measure(self) -> dict[str, int]:
         """Lag per logical topic name; raises KafkaException when the broker does not answer."""
         partitions = self._partitions()
         ends = self._offsets(partitions, LATEST)
         starts = self._offsets(partitions, EARLIEST)
-        request = ConsumerGroupTopicPartitions(self.group.group_id, [TopicPartition(t, p) for t, p in partitions])
-        answer: ConsumerGroupTopicPartitions = self.admin.list_consumer_group_offsets(
-            [request], request_timeout=TIMEOUT_S
-        )[self.group.group_id].result()
-        committed = {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None
-                     for tp in answer.topic_partitions or []}
+        answer = self.committed([TopicPartition(t, p) for t, p in partitions]) if partitions else []
+        committed = {(tp.topic, tp.partition): tp.offset if tp.offset >= 0 else None for tp in answer}
         physical = lag_by_topic(ends, starts, committed)
         return {self.group.topics[t].value: physical.get(t, 0) for t in self.group.topics}
 
@@ -179,4 +197,4 @@ def start_lag_monitor(settings: Settings, bootstrap: str, group: GroupTopics) ->
     if settings.metrics_port < 0:
         return None
     admin = AdminClient({"bootstrap.servers": bootstrap, "client.id": f"{group.group_id}-lag"})
-    return LagMonitor(LagProbe(admin, group)).start()
+    return LagMonitor(LagProbe(admin, group, committed_reader(bootstrap, group))).start()

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_demo_accounts_for_every_action_and_runs_twice(settings: Settings) -> None:
-    env = {**os.environ, **settings.to_env()}
+    # metrics on, as `./run demo` has them: every service also serves /metrics and measures its lag
+    env = {**os.environ, **settings.with_changes(metrics_port=0).to_env()}
     for run in (1, 2):
         done = subprocess.run(
             [sys.executable, "-m", "agentaudit", "demo", "--events", "1500", "--bad-ratio", "0.05",

@@ -83,3 +83,23 @@ def test_processor_and_sink_serve_the_metrics_the_alerts_read(settings: Settings
     assert value(snk, "agentaudit_consumer_lag_messages", group="sink", topic="agent.registry") in (0, 1)
     for since in ("emit", "ingest"):
         assert value(snk, "agentaudit_pipeline_end_to_end_seconds_count", since=since) == sent, since
+
+
+def test_the_lag_of_a_group_that_never_committed_is_the_whole_log(settings: Settings) -> None:
+    """A service's group does not exist until it commits; measuring it then must answer, not crash
+    (AdminClient.list_consumer_group_offsets segfaults on an unknown group in confluent-kafka 2.16)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.admin import AdminClient
+
+    from agentaudit.lag import LagProbe, committed_reader, incidents_group
+
+    ensure_topics(settings, settings.kafka_bootstrap)
+    producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+    for n in range(5):
+        producer.produce(settings.topic(Topic.INCIDENTS), b"x", f"agent-{n}".encode())
+    assert producer.flush(10) == 0
+    group = incidents_group(settings, "alert")  # nobody has consumed with it
+    probe = LagProbe(AdminClient({"bootstrap.servers": settings.kafka_bootstrap}), group,
+                     committed_reader(settings.kafka_bootstrap, group))
+    assert probe.measure() == {"audit.incidents": 5}
+    assert probe.measure() == {"audit.incidents": 5}  # and again, as the monitor does every interval

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from confluent_kafka import ConsumerGroupTopicPartitions, IsolationLevel, KafkaException, TopicPartition
+from confluent_kafka import IsolationLevel, KafkaException, TopicPartition
 from prometheus_client import REGISTRY
 
 from agentaudit.lag import EARLIEST, LATEST, LagMonitor, LagProbe, lag_by_topic, processor_group, sink_group
@@ -71,11 +71,10 @@ class FakeAdmin:
         return {tp: done(SimpleNamespace(offset=source[spec].get((tp.topic, tp.partition), 0)))
                 for tp, spec in specs.items()}
 
-    def list_consumer_group_offsets(self, requests: list[ConsumerGroupTopicPartitions], request_timeout: float) -> Any:
-        [request] = requests
-        answer = [TopicPartition(tp.topic, tp.partition, self.committed.get((tp.topic, tp.partition), -1001))
-                  for tp in request.topic_partitions]
-        return {request.group_id: done(ConsumerGroupTopicPartitions(request.group_id, answer))}
+    def committed_of(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        """As Consumer.committed: -1001 (OFFSET_INVALID) where the group has no commit."""
+        return [TopicPartition(tp.topic, tp.partition, self.committed.get((tp.topic, tp.partition), -1001))
+                for tp in partitions]
 
 
 def test_the_probe_asks_for_the_groups_topics_and_labels_them_logically() -> None:
@@ -86,7 +85,7 @@ def test_the_probe_asks_for_the_groups_topics_and_labels_them_logically() -> Non
         committed={("t.audit.records", 0): 4, ("t.audit.seals", 0): 3},
     )
     group = sink_group(SETTINGS, [Topic.RECORDS, Topic.SEALS, Topic.REJECTED])
-    lag = LagProbe(admin, group).measure()  # type: ignore[arg-type]
+    lag = LagProbe(admin, group, admin.committed_of).measure()  # type: ignore[arg-type]
     # audit.rejected does not exist (yet): no partitions, no lag, still a series
     assert lag == {"audit.records": 6 + 5, "audit.seals": 0, "audit.rejected": 0}
     assert set(admin.isolation) == {IsolationLevel.READ_COMMITTED}
@@ -123,7 +122,7 @@ def sample(name: str, **labels: str) -> float | None:
 def test_the_monitor_sets_the_gauges_and_survives_a_broker_outage(caplog: pytest.LogCaptureFixture) -> None:
     admin = FakeAdmin(partitions={"t.agent.actions": 1}, ends={("t.agent.actions", 0): 42},
                       committed={("t.agent.actions", 0): 40})
-    monitor = LagMonitor(LagProbe(admin, processor_group(SETTINGS)))  # type: ignore[arg-type]
+    monitor = LagMonitor(LagProbe(admin, processor_group(SETTINGS), admin.committed_of))  # type: ignore[arg-type]
     assert monitor.update()
     assert sample("agentaudit_consumer_lag_messages", group="processor", topic="agent.actions") == 2
     measured = sample("agentaudit_consumer_lag_measured_timestamp_seconds", group="processor")
@@ -144,7 +143,8 @@ def test_the_monitor_sets_the_gauges_and_survives_a_broker_outage(caplog: pytest
 
 def test_the_monitor_thread_measures_until_stopped() -> None:
     admin = FakeAdmin(partitions={"t.agent.actions": 1}, ends={("t.agent.actions", 0): 9})
-    monitor = LagMonitor(LagProbe(admin, processor_group(SETTINGS)), interval_s=0.01).start()  # type: ignore[arg-type]
+    probe = LagProbe(admin, processor_group(SETTINGS), admin.committed_of)  # type: ignore[arg-type]
+    monitor = LagMonitor(probe, interval_s=0.01).start()
     try:
         deadline = time.monotonic() + 10
         while len(admin.isolation) < 6 and time.monotonic() < deadline:  # two calls per measurement

@@ -188,7 +188,8 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
         driver.run(Workload(profiles, plan.bad_ratio, plan.seed).plan(plan.events), plan.rate, progress)
         driver.close()
         echo(f"  emitted {plan.events} in {time.monotonic() - t0:.1f}s")
-        kill_switch = rogue_agent(settings, bootstrap, signers[ROGUE.agent_id], driver, plan.timeout_s, echo)
+        kill_switch = rogue_agent(settings, bootstrap, signers[ROGUE.agent_id], driver, services, plan.timeout_s,
+                                  echo)
         offsets = Offsets(bootstrap, settings.partitions)
         try:
             wait_until_stored(offsets, settings, services, plan.timeout_s, echo)
@@ -218,8 +219,8 @@ it and its runtime's kill switch stops it. The demo reinstates it afterwards,
 both changes audited in the registry."""
 
 
-def rogue_agent(settings: Settings, bootstrap: str, signer: Signer, driver: Driver, timeout_s: float,
-                echo: Echo) -> dict[str, Any]:
+def rogue_agent(settings: Settings, bootstrap: str, signer: Signer, driver: Driver, services: list[Service],
+                timeout_s: float, echo: Echo) -> dict[str, Any]:
     """Play the rogue agent's misstep and watch containment stop it; returns what happened."""
     from agentaudit.emit import AgentSuspended, Emitter, Principal
     from agentaudit.registry.change import ChangeKind
@@ -248,6 +249,7 @@ def rogue_agent(settings: Settings, bootstrap: str, signer: Signer, driver: Driv
 
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and this_runs_suspension() is None:
+            check_alive(services)
             time.sleep(0.2)
         suspension = this_runs_suspension()
         if suspension is None:
