@@ -102,25 +102,19 @@ class IncidentGroups:
         *, contained: bool = False,
     ) -> dict[str, Any] | None:
         """Count one hit; the Incident v2 entry to publish, or None when this hit gets none."""
-        self._expire(ingest_us)
         event_id = str(action["event_id"])
-        current = self._open.get(hit.rule_id)
+        current = self._open_for(hit.rule_id, ingest_us)
         if current is None:
-            current = _Open(_incident_id(source, hit.rule_id), 1, ingest_us, ingest_us, 1, [event_id], risk_score,
-                            hit.severity, hit.group_window_us)
-            self._open[hit.rule_id] = current
+            current = self._open[hit.rule_id] = _Open(
+                _incident_id(source, hit.rule_id), 1, ingest_us, ingest_us, 1, [event_id], risk_score, hit.severity,
+                hit.group_window_us)
             return self._entry(current, hit, action, source, ingest_us, "opened", contained)
-        current.last_seen = ingest_us
-        current.window_us = hit.group_window_us
-        current.hit_count += 1
         current.risk_score = max(current.risk_score, risk_score)
         if severity_rank(hit.severity) > severity_rank(current.severity):
             current.severity = hit.severity
-        if len(current.event_ids) < EVENT_IDS_KEPT:
-            current.event_ids.append(event_id)
-        if not published(current.hit_count) and not contained:  # every containing hit is written: it acts
+        # every containing hit is written: it is what acts
+        if not self._join(current, ingest_us, hit.group_window_us, [event_id], always=contained):
             return None
-        current.version += 1
         return self._entry(current, hit, action, source, ingest_us, "hits", contained)
 
     def finding(self, incident: Mapping[str, Any], window_us: int) -> dict[str, Any] | None:
@@ -129,32 +123,37 @@ class IncidentGroups:
         The first in the window opens (the entry as given); a repeat joins the
         open incident like a rule hit, its detail kept as the latest context.
         """
-        now = int(incident["changed_at"])
-        self._expire(now)
-        rule_id = str(incident["rule_id"])
-        current = self._open.get(rule_id)
+        now, rule_id = int(incident["changed_at"]), str(incident["rule_id"])
+        current = self._open_for(rule_id, now)
         if current is None:
             self._open[rule_id] = _Open(str(incident["incident_id"]), 1, now, now, 1, list(incident["event_ids"]),
                                         int(incident["risk_score"]), str(incident["severity"]), window_us)
             return dict(incident)
-        current.last_seen = now
-        current.window_us = window_us
-        current.hit_count += 1
-        if len(current.event_ids) < EVENT_IDS_KEPT:
-            current.event_ids.extend(incident["event_ids"][: EVENT_IDS_KEPT - len(current.event_ids)])
-        if not published(current.hit_count):
+        if not self._join(current, now, window_us, list(incident["event_ids"])):
             return None
-        current.version += 1
         return {
             **incident, "incident_id": current.incident_id, "version": current.version, "change": "hits",
             "first_seen": current.first_seen, "last_seen": now, "hit_count": current.hit_count,
             "event_ids": list(current.event_ids), "severity": current.severity,
         }
 
-    def _expire(self, now_us: int) -> None:
-        """Forget incidents whose window passed: the state holds only incidents still collecting."""
+    def _open_for(self, rule_id: str, now_us: int) -> _Open | None:
+        """The incident still collecting the rule's hits at now_us, if any (closed windows forgotten first)."""
         for rule in [r for r, incident in self._open.items() if now_us - incident.last_seen > incident.window_us]:
             del self._open[rule]
+        return self._open.get(rule_id)
+
+    @staticmethod
+    def _join(current: _Open, now_us: int, window_us: int, event_ids: list[str], *, always: bool = False) -> bool:
+        """Count one more hit; whether it gets an entry (then under the next version)."""
+        current.last_seen = now_us
+        current.window_us = window_us
+        current.hit_count += 1
+        current.event_ids.extend(event_ids[: max(0, EVENT_IDS_KEPT - len(current.event_ids))])
+        if not (always or published(current.hit_count)):
+            return False
+        current.version += 1
+        return True
 
     def _entry(
         self, current: _Open, hit: RuleHit, action: Mapping[str, Any], source: Coordinates, ingest_us: int,

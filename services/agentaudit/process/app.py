@@ -52,7 +52,7 @@ from agentaudit.metrics import (
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
 )
-from agentaudit.detect import AgentContext, DetectState, Findings, RuleSet
+from agentaudit.detect import AgentContext, Findings, RuleSet
 from agentaudit.incident.grouping import severity_rank
 from agentaudit.process.attribute import SecretOpener, attribute
 from agentaudit.process.incidents import gap_incident, rejection_incident
@@ -291,18 +291,13 @@ class BatchHandler:
         agent's detection and incident memory is saved with its chain state.
         """
         assert self.rules is not None
-        agent_id = agent.agent_id
-        state = stage.detect.get(agent_id)
-        if state is None:
-            saved = stage.states.get(agent_id)
-            state = stage.detect[agent_id] = DetectState(dict(saved.detect) if saved else {})
-        verdict = self.rules.evaluate(record, agent, state, findings)
+        verdict = self.rules.evaluate(record, agent, stage.detect_state(agent.agent_id), findings)
         record["risk_score"] = verdict.risk_score
         record["rule_hits"] = verdict.rule_hits()
         DETECT_RISK_SCORE.observe(verdict.risk_score)
         for hit in verdict.hits:
             DETECT_RULE_HITS.labels(rule=hit.rule_id, severity=hit.severity).inc()
-        groups = stage.incident_groups(agent_id)
+        groups = stage.incident_groups(agent.agent_id)
         raised = {incident["rule_id"] for incident in self._incidents}  # the integrity stage's, for this input
         for hit in self.rules.incident_hits(verdict, agent.tenant_id):
             if hit.rule_id in raised:

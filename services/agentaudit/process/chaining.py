@@ -94,6 +94,14 @@ class ChainStage:
         self._due = [(s.period_end_us, s.agent_id) for s in states.values()]
         heapq.heapify(self._due)
 
+    def detect_state(self, agent_id: str) -> DetectState:
+        """The agent's detection memory, loaded from its chain state on first use."""
+        state = self.detect.get(agent_id)
+        if state is None:
+            saved = self.states.get(agent_id)
+            state = self.detect[agent_id] = DetectState(dict(saved.detect) if saved else {})
+        return state
+
     def incident_groups(self, agent_id: str, chained: bool = True) -> IncidentGroups:
         """The agent's incidents collecting hits, loaded from its chain state on first use.
 
