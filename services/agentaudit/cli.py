@@ -30,8 +30,10 @@ def _settings_help() -> str:
 def cli(ctx: click.Context, verbose: int) -> None:
     """agentaudit: an audit pipeline that makes AI agents auditable for SOC 2.
 
-    Agent runtimes emit Avro action events to Kafka; the processor validates and
-    stamps them; the sink stores them in ClickHouse, where `query` finds them.
+    Agent runtimes emit signed Avro action events to Kafka; the processor
+    validates, attributes, scores and chains them; incidents go to on-call
+    (`alert`) and can suspend an agent (`containment`); the sink stores
+    everything in ClickHouse, where `query`, `incidents` and `verify` read it.
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")

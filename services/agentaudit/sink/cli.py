@@ -21,9 +21,10 @@ SUBSCRIBED = (Topic.RECORDS, Topic.REJECTED, Topic.SEALS, Topic.REGISTRY, Topic.
               help="Apply pending ClickHouse migrations before starting (as `agentaudit db migrate`).")
 @click.pass_obj
 def sink_command(settings: Settings, apply_migrations: bool) -> None:
-    """Store audit records and rejections in ClickHouse, exactly once.
+    """Store audit records, rejections, seals, incidents, alert deliveries and the registry in ClickHouse, once.
 
-    Consumes audit.records and audit.rejected, inserts in batches
+    Consumes audit.records, audit.rejected, audit.seals, audit.incidents,
+    audit.alerts and agent.registry, inserts in batches
     (AGENTAUDIT_SINK_BATCH rows or AGENTAUDIT_SINK_LINGER_S seconds) and
     commits Kafka offsets only after ClickHouse accepted a batch; replays are
     dropped by source partition and offset. A message it cannot decode is
@@ -43,7 +44,7 @@ def sink_command(settings: Settings, apply_migrations: bool) -> None:
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
     start_lag_monitor(settings, bootstrap, sink_group(settings, SUBSCRIBED))
     click.echo(
-        f"sink: {settings.topic(Topic.RECORDS)}, {settings.topic(Topic.REJECTED)} on {bootstrap} -> "
+        f"sink: {', '.join(settings.topic(t) for t in SUBSCRIBED)} on {bootstrap} -> "
         f"{settings.clickhouse_url.split('@')[-1]} database {settings.clickhouse_database}, "
         + (f"metrics on port {port}" if port else "metrics off"),
         err=True,
