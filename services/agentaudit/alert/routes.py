@@ -35,8 +35,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agentaudit.errors import ConfigError
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
+from agentaudit.severity import SEVERITIES, SEVERITY_RANK
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 ALERTMANAGER_PATH = "/api/v2/alerts"
 # Alertmanager resolves an alert nobody re-sends once its endsAt passes; the
@@ -88,7 +87,7 @@ class Route:
         """Whether this route takes this timeline entry (its change, severity and tenant)."""
         if str(incident["change"]) not in CHANGES[self.kind]:
             return False
-        if SEVERITIES.index(str(incident["severity"])) < SEVERITIES.index(self.min_severity):
+        if SEVERITY_RANK[str(incident["severity"])] < SEVERITY_RANK[self.min_severity]:
             return False
         return self.tenants is None or str(incident["tenant_id"]) in self.tenants
 

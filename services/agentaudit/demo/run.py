@@ -122,37 +122,38 @@ def wait_until_sealed(
     echo(f"  waiting {settings.seal_interval_s + tick_interval_s(settings):.0f}s for the closing seals of every chain")
     time.sleep(settings.seal_interval_s + tick_interval_s(settings))
     seals, group = settings.topic(Topic.SEALS), f"{settings.topic_prefix}agentaudit-sink"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        check_alive(services)
-        try:
-            if offsets.end(seals) - offsets.committed(group, seals) == 0:
-                return
-        except KafkaException:
-            pass
-        time.sleep(0.5)
-    raise DemoFailed(f"the seals were not stored within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
+    _wait_until_caught_up(lambda: offsets.end(seals) - offsets.committed(group, seals), services, timeout_s,
+                          f"the seals were not stored within {timeout_s:.0f}s", settings)
 
 
 def wait_until_alerted(
     offsets: Offsets, settings: Settings, services: list[Service], timeout_s: float, echo: Echo
 ) -> None:
     """Wait for containment and the alerter to have handled every incident entry, and the sink to store it all."""
-    incidents = settings.topic(Topic.INCIDENTS)
+    incidents, alerts = settings.topic(Topic.INCIDENTS), settings.topic(Topic.ALERTS)
     groups = [f"{settings.topic_prefix}agentaudit-{name}" for name in ("containment", "alert", "sink")]
+
+    def behind() -> int:
+        return (sum(offsets.end(incidents) - offsets.committed(group, incidents) for group in groups)
+                + offsets.end(alerts) - offsets.committed(groups[-1], alerts))
+
+    _wait_until_caught_up(behind, services, timeout_s, f"incidents were not all handled within {timeout_s:.0f}s",
+                          settings)
+
+
+def _wait_until_caught_up(behind: Callable[[], int], services: list[Service], timeout_s: float, failure: str,
+                          settings: Settings) -> None:
+    """Poll behind() until it is 0, or raise DemoFailed(failure) after timeout_s; a dead service fails at once."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         check_alive(services)
         try:
-            behind = sum(offsets.end(incidents) - offsets.committed(group, incidents) for group in groups)
-            alerts = settings.topic(Topic.ALERTS)
-            behind += offsets.end(alerts) - offsets.committed(groups[-1], alerts)
-        except KafkaException:
-            behind = -1
-        if behind == 0:
-            return
+            if behind() == 0:
+                return
+        except KafkaException:  # a coordinator still loading: ask again
+            pass
         time.sleep(0.5)
-    raise DemoFailed(f"incidents were not all handled within {timeout_s:.0f}s; see the logs under {settings.home / 'logs'}")
+    raise DemoFailed(f"{failure}; see the logs under {settings.home / 'logs'}")
 
 
 def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from typing import Any
 import yaml
 
 from agentaudit.detect.errors import RuleError
-from agentaudit.detect.model import SEVERITY_RANK
+from agentaudit.severity import SEVERITY_RANK
 from agentaudit.detect.units import WEEKDAYS, clock_minutes
 
 

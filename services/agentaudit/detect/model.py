@@ -12,11 +12,6 @@ from typing import Any
 
 from agentaudit.registry.model import Scope
 
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-"""Severity names in rising order; a rule's severity routes its incident."""
-
-SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
-
 
 @dataclass(frozen=True)
 class AgentContext:

@@ -40,7 +40,8 @@ from agentaudit.detect.detectors.integrity import IntegrityDetector
 from agentaudit.detect.errors import RuleError
 from agentaudit.detect.examples import Example, load_examples
 from agentaudit.detect.fields import RecordView, field_type, is_sensitive
-from agentaudit.detect.model import SEVERITIES, AgentContext, Findings, Hit
+from agentaudit.detect.model import AgentContext, Findings, Hit
+from agentaudit.severity import SEVERITIES
 from agentaudit.detect.state import DetectState
 from agentaudit.detect.units import duration_us
 

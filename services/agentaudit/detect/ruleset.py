@@ -23,7 +23,8 @@ from agentaudit.detect.config import DetectConfig
 from agentaudit.detect.errors import RuleError
 from agentaudit.detect.examples import ALL_ACTION_TYPES, Example, ExampleResult
 from agentaudit.detect.fields import Getter, RecordView, getter
-from agentaudit.detect.model import NO_FINDINGS, SEVERITY_RANK, AgentContext, Findings, Hit, Verdict, combine_scores
+from agentaudit.detect.model import NO_FINDINGS, AgentContext, Findings, Hit, Verdict, combine_scores
+from agentaudit.severity import SEVERITY_RANK
 from agentaudit.detect.rule import Rule, load_rule
 from agentaudit.detect.state import DetectState
 

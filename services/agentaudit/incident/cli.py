@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from agentaudit.incident.grouping import SEVERITIES
+from agentaudit.severity import SEVERITIES
 from agentaudit.incident.lifecycle import STATUSES, Current
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.settings import Settings

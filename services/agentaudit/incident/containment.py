@@ -28,7 +28,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message
 
 from agentaudit.codec import Codec
 from agentaudit.errors import AgentAuditError, TransientError
-from agentaudit.incident.lifecycle import Current, lifecycle_entry
+from agentaudit.incident.lifecycle import current_of, lifecycle_entry
 from agentaudit.metrics import CONTAINMENT_ACTIONS
 from agentaudit.registry.change import ChangeKind, RegistryChange
 from agentaudit.registry.errors import RegistryRefusal
@@ -59,11 +59,7 @@ def suspension_request(entry: Mapping[str, Any]) -> SetStatus:
 
 def contained_entry(entry: Mapping[str, Any], change: RegistryChange, now_us: int) -> dict[str, Any]:
     """The timeline entry recording the suspension, following the 'opened' entry."""
-    current = Current(
-        entry["incident_id"], entry["tenant_id"], entry["agent_id"], entry["rule_id"], entry["severity"],
-        entry["title"], "open", "", entry["first_seen"], entry["last_seen"], entry["hit_count"],
-        entry["risk_score"], entry["version"], entry["changed_at"],
-    )
+    current = current_of({**entry, "status": "open", "owner": entry["owner"] or ""})
     note = (f"agent {change.agent_id} suspended automatically: registry change {change.change_id} at position "
             f"{change.position}, approved by {change.approver}")
     return lifecycle_entry(current, "contained", ACTOR, note, None, now_us)

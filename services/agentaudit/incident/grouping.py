@@ -36,17 +36,11 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from agentaudit.process.incidents import ACTOR, INCIDENT_NAMESPACE, Coordinates
+from agentaudit.severity import SEVERITY_RANK
 
 EVENT_IDS_KEPT = 20
 """Event ids an incident lists (the first ones): enough to start an investigation,
 bounded so a long-running incident stays a small message."""
-
-SEVERITIES = ("info", "low", "medium", "high", "critical")
-
-
-def severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity)
-
 
 class RuleHit(Protocol):
     """What grouping needs of a detection hit (agentaudit.detect.Hit has these)."""
@@ -110,7 +104,7 @@ class IncidentGroups:
                 hit.group_window_us)
             return self._entry(current, hit, action, source, ingest_us, "opened", contained)
         current.risk_score = max(current.risk_score, risk_score)
-        if severity_rank(hit.severity) > severity_rank(current.severity):
+        if SEVERITY_RANK[hit.severity] > SEVERITY_RANK[current.severity]:
             current.severity = hit.severity
         # every containing hit is written: it is what acts
         if not self._join(current, ingest_us, hit.group_window_us, [event_id], always=contained):

@@ -15,7 +15,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from agentaudit.incident.grouping import SEVERITIES
+from agentaudit.severity import SEVERITIES
 from agentaudit.incident.lifecycle import STATUSES, Current, current_of
 from agentaudit.query.timeparse import to_micros
 from agentaudit.store.client import translate_errors

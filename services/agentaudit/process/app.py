@@ -53,7 +53,6 @@ from agentaudit.metrics import (
     PROCESS_TICKS,
 )
 from agentaudit.detect import AgentContext, Findings, RuleSet
-from agentaudit.incident.grouping import severity_rank
 from agentaudit.process.attribute import SecretOpener, attribute
 from agentaudit.process.incidents import gap_incident, rejection_incident
 from agentaudit.process.sessions import SessionStatus
@@ -302,7 +301,7 @@ class BatchHandler:
         for hit in self.rules.incident_hits(verdict, agent.tenant_id):
             if hit.rule_id in raised:
                 continue
-            contain = hit.contain and severity_rank(hit.severity) == severity_rank("critical")
+            contain = hit.contain and hit.severity == "critical"
             entry = groups.hit(hit, record["action"], msg, record["ingest_time"], verdict.risk_score,
                                contained=contain)
             if entry is not None:
