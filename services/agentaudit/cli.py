@@ -69,6 +69,7 @@ def _register() -> None:
     from agentaudit.keyring.cli import keys
     from agentaudit.registry.cli import agents
     from agentaudit.incident.cli import containment_command, incidents
+    from agentaudit.api.cli import api
 
     cli.add_command(bench_command)
     cli.add_command(demo_command)
@@ -85,6 +86,7 @@ def _register() -> None:
     cli.add_command(incidents)
     cli.add_command(containment_command)
     cli.add_command(rules_group)
+    cli.add_command(api)
 
 
 def main() -> None:

@@ -235,6 +235,18 @@ CONTAINMENT_ACTIONS = Counter(
     ["result"],
 )
 
+# --- query API ----------------------------------------------------------------
+# Labelled by route template (/v1/actions/{event_id}/trace), never by the path.
+API_REQUESTS = Counter(
+    "agentaudit_api_requests_total", "Query API requests, by route template and HTTP status.", ["route", "status"]
+)
+API_LATENCY = Histogram(
+    "agentaudit_api_request_seconds",
+    "Query API request time, from arrival to the answer (access log write included), by route template.",
+    ["route"],
+    buckets=LATENCY_BUCKETS,
+)
+
 # --- alert ------------------------------------------------------------------
 # Labelled by route kind (webhook, slack, pagerduty, alertmanager), never by
 # route name or tenant: a routes file must not change the series dashboards use.

@@ -67,6 +67,16 @@ class Settings:
     metrics_host: str = _setting(
         "127.0.0.1", "Address /metrics listens on; 0.0.0.0 only where a scraper on another host must reach it."
     )
+    # --- query API
+    api_host: str = _setting("127.0.0.1", "Address the query API (`agentaudit api`) listens on.")
+    api_port: int = _setting(8480, "Port of the query API.")
+    api_workers: int = _setting(
+        4, "Query API: ClickHouse threads for a server (the embedded engine always uses one)."
+    )
+    api_tls_cert: str = _setting(
+        "", "Query API: PEM certificate (chain) to serve HTTPS; empty serves plain HTTP for a TLS proxy in front."
+    )
+    api_tls_key: str = _setting("", "Query API: PEM private key of AGENTAUDIT_API_TLS_CERT (mode 0600).")
     # --- registry and keys
     # The KEK seals agents' HMAC secrets and the pipeline's private keys at rest.
     # It is a secret: kept out of repr() and to_env(), never logged.
@@ -97,6 +107,10 @@ class Settings:
             raise ConfigError(f"AGENTAUDIT_CLICKHOUSE_DSN must start with chdb://, http:// or https://, not {dsn.split(':')[0]!r}")
         if not self.clickhouse_database.replace("_", "").isalnum():
             raise ConfigError("AGENTAUDIT_CLICKHOUSE_DATABASE must be letters, digits and underscores")
+        if not 1 <= self.api_workers <= 64 or not 0 <= self.api_port <= 65535:
+            raise ConfigError("AGENTAUDIT_API_WORKERS must be 1..64 and AGENTAUDIT_API_PORT 0..65535")
+        if bool(self.api_tls_cert) != bool(self.api_tls_key):
+            raise ConfigError("set both AGENTAUDIT_API_TLS_CERT and AGENTAUDIT_API_TLS_KEY, or neither")
         if self.kek and self.kek_file:
             raise ConfigError("set AGENTAUDIT_KEK or AGENTAUDIT_KEK_FILE, not both: which key is in use must be unambiguous")
         if self.kek:

@@ -32,6 +32,10 @@ RECORD_FILTERS: dict[str, str] = {
     "principal": "principal_id",
     "action": "action_type",
     "outcome": "outcome",
+    "tool": "tool",
+    "resource": "resource",
+    "decision": "policy_decision",
+    "session": "session_id",
 }
 REJECTION_FILTERS: dict[str, str] = {"tenant": "tenant_id", "agent": "agent_id", "reason": "reason_code"}
 
