@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentaudit.query.timeparse import HELP as TIME_HELP
-from agentaudit.settings import Settings
+from agentaudit.settings import RETENTION_FLOOR_DAYS, Settings
 
 if TYPE_CHECKING:
     from agentaudit.verify.agents import Report
@@ -112,6 +112,10 @@ def verify_command(
     now = datetime.now(UTC)
     # Data older than the retention may have expired (TTL); never younger data.
     cutoff = now - timedelta(days=settings.retention_days)
+    if settings.retention_days < RETENTION_FLOOR_DAYS:
+        click.secho(f"WARNING: verifying under a forced retention of {settings.retention_days} days (below the "
+                    f"{RETENTION_FLOOR_DAYS}-day floor): data missing from before {cutoff:%Y-%m-%d} passes as expired",
+                    err=True, fg="red", bold=True)
     since_at = parse_time(since, now) if since else EPOCH
     until_at = parse_time(until, now) if until else None
     reader = progress = None
