@@ -60,9 +60,12 @@ class Stored:
 
 def store_chains(
     client: Client, database: str, *, agents: int = 3, records: int = 40, every: int = 8, interval_s: int = 10,
-    step_us: int = 700_000, signer: Signer | None = None, quiet: bool = False,
+    step_us: int = 700_000, signer: Signer | None = None, quiet: bool = False, start_us: int = BASE_US,
 ) -> Stored:
-    """`records` actions round-robin over `agents`, then quiet time with ticks; all stored and sealed."""
+    """`records` actions round-robin over `agents`, then quiet time with ticks; all stored and sealed.
+
+    start_us: ingest time of the first action (rounded down to the sealing period); an hour ago by default.
+    """
     settings = Settings(topic_prefix="t.", seal_every_records=every, seal_interval_s=float(interval_s),
                         clickhouse_database=database)
     codec = SingleObjectCodec()
@@ -73,7 +76,7 @@ def store_chains(
                            StaticRegistry(*names), NoSecrets())
     stage = ChainStage(0, {}, -1, handler.policy, handler.seal_form, signer)
     record_rows, seal_rows = [], []
-    start = (BASE_US // (interval_s * SECOND)) * interval_s * SECOND
+    start = (start_us // (interval_s * SECOND)) * interval_s * SECOND
 
     def seals_of(sealed: list) -> None:  # type: ignore[type-arg]
         for seal in sealed:

@@ -65,7 +65,7 @@ def _register() -> None:
     from agentaudit.detect.cli import rules_group
     from agentaudit.process.cli import process_command
     from agentaudit.verify.cli import verify_command
-    from agentaudit.evidence.cli import export_command, prove_command
+    from agentaudit.evidence.cli import archive_command, export_command, prove_command
     from agentaudit.keyring.cli import keys
     from agentaudit.registry.cli import agents
     from agentaudit.incident.cli import containment_command, incidents
@@ -80,6 +80,7 @@ def _register() -> None:
     cli.add_command(db)
     cli.add_command(verify_command)
     cli.add_command(export_command)
+    cli.add_command(archive_command)
     cli.add_command(prove_command)
     cli.add_command(keys)
     cli.add_command(agents)

@@ -18,6 +18,9 @@ from agentaudit.errors import ConfigError
 
 ENV_PREFIX = "AGENTAUDIT_"
 SECRET_FIELDS = frozenset({"kek"})
+RETENTION_FLOOR_DAYS = 365  # the SOC 2 audit period: the shortest retention accepted without forcing
+RETENTION_DEFAULT_DAYS = 400  # the floor plus a margin for the audit itself to run
+_TRUE, _FALSE = frozenset({"1", "true", "yes", "on"}), frozenset({"0", "false", "no", "off"})
 
 
 def _setting(default: Any, doc: str) -> Any:
@@ -77,6 +80,17 @@ class Settings:
         "", "Query API: PEM certificate (chain) to serve HTTPS; empty serves plain HTTP for a TLS proxy in front."
     )
     api_tls_key: str = _setting("", "Query API: PEM private key of AGENTAUDIT_API_TLS_CERT (mode 0600).")
+    # --- retention (issue 5): how long audit rows are kept, enforced by table TTLs
+    retention_days: int = _setting(
+        RETENTION_DEFAULT_DAYS,
+        f"Days audit rows are kept (the audit tables' TTL, applied by `agentaudit db migrate`; verify treats "
+        f"only data older than this as expired). Below {RETENTION_FLOOR_DAYS} (the SOC 2 audit period) is "
+        "refused unless AGENTAUDIT_RETENTION_FORCE is true.",
+    )
+    retention_force: bool = _setting(
+        False, f"Accept AGENTAUDIT_RETENTION_DAYS below {RETENTION_FLOOR_DAYS}; logged loudly and recorded in "
+        "retention_changes by `agentaudit db migrate`."
+    )
     # --- registry and keys
     # The KEK seals agents' HMAC secrets and the pipeline's private keys at rest.
     # It is a secret: kept out of repr() and to_env(), never logged.
@@ -111,6 +125,14 @@ class Settings:
             raise ConfigError("AGENTAUDIT_API_WORKERS must be 1..64 and AGENTAUDIT_API_PORT 0..65535")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):
             raise ConfigError("set both AGENTAUDIT_API_TLS_CERT and AGENTAUDIT_API_TLS_KEY, or neither")
+        if not 1 <= self.retention_days <= 36_500:
+            raise ConfigError("AGENTAUDIT_RETENTION_DAYS must be between 1 and 36500 days")
+        if self.retention_days < RETENTION_FLOOR_DAYS and not self.retention_force:
+            raise ConfigError(
+                f"AGENTAUDIT_RETENTION_DAYS={self.retention_days} is shorter than the {RETENTION_FLOOR_DAYS} days "
+                "SOC 2 auditors expect audit records to be kept; set AGENTAUDIT_RETENTION_FORCE=true to accept "
+                "it anyway (every change of a table's TTL is recorded in retention_changes)"
+            )
         if self.kek and self.kek_file:
             raise ConfigError("set AGENTAUDIT_KEK or AGENTAUDIT_KEK_FILE, not both: which key is in use must be unambiguous")
         if self.kek:
@@ -128,6 +150,12 @@ class Settings:
             if raw is None or raw == "":
                 continue
             kind: type = type(f.default)
+            if kind is bool:
+                # bool("false") is True: read the words people write instead
+                if raw.lower() not in _TRUE | _FALSE:
+                    raise ConfigError(f"{ENV_PREFIX}{f.name.upper()}={raw!r}: expected true or false")
+                values[f.name] = raw.lower() in _TRUE
+                continue
             try:
                 values[f.name] = kind(raw)
             except ValueError as exc:

@@ -14,7 +14,7 @@ and public keys. In order:
    position and hashes -- what ClickHouse computes for `verify`;
 4. the same verify_agents -- check_chain, check_seals, check_tail -- runs over
    those rows, the seals and the anchor seal, with the pipeline's sealing
-   period and the range from the manifest.
+   period, the range and the retention cutoff from the manifest.
 
 Findings about a bundle's files come first (Report.general) and name the
 file; findings about a record or seal also name its file and line. Every
@@ -390,8 +390,12 @@ def verify_bundle(directory: Path, trusted_keys: Mapping[str, bytes] | None = No
         interval_us = int(float(policy["interval_s"]) * 1e6)
         until = manifest["range"]["until"]
         until_us = parse_iso_us(until, "range.until") if until is not None else None
+        # Bundles written before retention was stated accept no expiry at all.
+        retention = manifest.get("retention")
+        cutoff_us = parse_iso_us(retention["cutoff"], "retention.cutoff") if retention is not None else None
     except (KeyError, TypeError, ValueError) as exc:
-        checker.bundle("manifest_malformed", f"the manifest's seal_policy, range or schema ids are unreadable: {exc}",
+        checker.bundle("manifest_malformed",
+                       f"the manifest's seal_policy, range, retention or schema ids are unreadable: {exc}",
                        file=MANIFEST_FILE)
         result.report.general = checker.general
         return result
@@ -400,7 +404,7 @@ def verify_bundle(directory: Path, trusted_keys: Mapping[str, bytes] | None = No
     checker.read_seals()
     checker.read_records()
     checker.check_counts(manifest)
-    report = verify_agents(checker.agent_data(), keys, verify_signature, interval_us, until_us)
+    report = verify_agents(checker.agent_data(), keys, verify_signature, interval_us, until_us, cutoff_us)
     for agent_result in report.agents:
         agent_result.findings = [checker.locate(f) for f in agent_result.findings]
     report.general = checker.general

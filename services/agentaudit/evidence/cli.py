@@ -54,30 +54,95 @@ def export_command(
     until_at = parse_time(until, moment) if until else None
     keyring = Keyring.load(settings)
     client = connect(settings)
-    bar: Any = None
-
-    def total(count: int) -> None:
-        nonlocal bar
-        bar = click.progressbar(length=count, label="exporting records", file=sys.stderr, show_pos=True)
-        bar.__enter__()
-
-    def progress(count: int) -> None:
-        if bar is not None:
-            bar.update(count)
-
     try:
-        result = export_bundle(
-            client, settings, out, agents=list(agents), since=since_at, until=until_at, signer=keyring,
-            public_keys_document=keyring.export_public(), exported_at_us=time.time_ns() // 1000, progress=progress, total=total,
-        )
+        with _Progress("exporting records") as bar:
+            result = export_bundle(
+                client, settings, out, agents=list(agents), since=since_at, until=until_at, signer=keyring,
+                public_keys_document=keyring.export_public(), exported_at_us=time.time_ns() // 1000,
+                progress=bar.progress, total=bar.total,
+            )
     finally:
-        if bar is not None:
-            bar.__exit__(None, None, None)
         client.close()
     click.echo(f"wrote {out}: {result.records:,} records and {result.seals:,} seals of {len(result.agents)} agents, "
                f"manifest signed by pipeline key {result.key_id}")
     if not result.agents:
         click.echo("warning: nothing in that range", err=True)
+    click.echo(f"verify offline with: agentaudit verify --bundle {out} --public-keys KEYS.json", err=True)
+
+
+class _Progress:
+    """A progress bar on stderr (stdout stays the result), started once the total is known."""
+
+    def __init__(self, label: str) -> None:
+        self._label = label
+        self._bar: Any = None
+
+    def total(self, count: int) -> None:
+        self._bar = click.progressbar(length=count, label=self._label, file=sys.stderr, show_pos=True)
+        self._bar.__enter__()
+
+    def progress(self, count: int) -> None:
+        if self._bar is not None:
+            self._bar.update(count)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+
+
+@click.command("archive")
+@click.option("--before", required=True, metavar="YYYY-MM",
+              help="The first month NOT archived: everything ingested before its first day (UTC) is.")
+@click.option("--from", "first", metavar="YYYY-MM",
+              help="The first month archived (default: the start of every chain); with --before, one archive "
+                   "per month: --from 2026-01 --before 2026-02.")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Directory to write the archive into: new, or empty (anything in it is refused).")
+@click.pass_obj
+def archive_command(settings: Settings, before: str, first: str | None, out: Path) -> None:
+    """Archive old months of audit data for cold storage, before their retention ends.
+
+    Audit tables keep rows AGENTAUDIT_RETENTION_DAYS (default 400) and then
+    drop each monthly partition whole. To keep evidence longer, archive the
+    months first: this writes every record ingested in them, every seal that
+    starts in them (and the records those sign), the public keys and a
+    manifest signed by the pipeline key -- an evidence bundle
+    (schemas/chain.md), whose manifest also names the months and the
+    partitions of audit_records and audit_seals it holds.
+
+    Check an archive offline, now or years later, with `agentaudit verify
+    --bundle DIR --public-keys KEYS` (no ClickHouse needed). If some of the
+    months already expired, the archive starts at what remains and its
+    manifest states the retention cutoff, so it verifies from there.
+
+    The agent registry is not archived: it is kept without TTL. Signing needs
+    the pipeline keyring and its KEK, like `agentaudit export`.
+    """
+    from agentaudit.evidence.archive import archive_months
+    from agentaudit.keyring import Keyring
+    from agentaudit.store import connect
+
+    keyring = Keyring.load(settings)
+    client = connect(settings)
+    try:
+        click.echo(f"archiving {'from ' + first + ' ' if first else ''}before {before} into {out}…", err=True)
+        with _Progress("archiving records") as bar:
+            result, covered = archive_months(
+                client, settings, out, before=before, first=first, signer=keyring,
+                public_keys_document=keyring.export_public(), exported_at_us=time.time_ns() // 1000,
+                progress=bar.progress, total=bar.total,
+            )
+    finally:
+        client.close()
+    click.echo(f"wrote {out}: {result.records:,} records and {result.seals:,} seals of {len(result.agents)} agents, "
+               f"manifest signed by pipeline key {result.key_id}")
+    for table, months in covered.items():
+        click.echo(f"  {table}: partitions {', '.join(map(str, months)) if months else 'none'}")
+    if not result.agents:
+        click.echo("warning: nothing stored before that month", err=True)
     click.echo(f"verify offline with: agentaudit verify --bundle {out} --public-keys KEYS.json", err=True)
 
 

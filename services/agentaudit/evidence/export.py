@@ -57,6 +57,8 @@ WITH BOUNDS
 SELECT count() FROM chosen
 """
 
+_DAY_US = 86_400 * 1_000_000
+
 _BYTES: dict[str, str | dict[str, str]] = {"record": "bytes", "chain_prev_hash": "bytes", "chain_hash": "bytes", "seal": "bytes", "agent_id": "string"}
 
 
@@ -180,6 +182,7 @@ def export_bundle(
     exported_at_us: int,
     progress: Callable[[int], None] | None = None,
     total: Callable[[int], None] | None = None,
+    archive: Mapping[str, Any] | None = None,
 ) -> ExportResult:
     """Write a bundle of the range into `out` (new or empty) and sign its manifest.
 
@@ -188,6 +191,12 @@ def export_bundle(
     total(n) is told how many records will be written, progress(n) after each
     n written. The manifest and its signature are written last, so a bundle
     cut short by an error has no manifest and cannot pass verification.
+
+    The manifest states the retention cutoff as of the export (exported_at
+    minus AGENTAUDIT_RETENTION_DAYS), signed: an offline verifier accepts
+    records and seals missing from the start of a chain as expired only if
+    they can be older than that (verify/expiry.py). archive: what `agentaudit
+    archive` adds to the manifest (the months it covers).
     """
     prepare_directory(out)
     schemas = load_schemas()
@@ -241,6 +250,9 @@ def export_bundle(
             "agents": sorted(agents) or None,
         },
         "seal_policy": {"interval_s": settings.seal_interval_s, "every_records": settings.seal_every_records},
+        "retention": {"days": settings.retention_days,
+                      "cutoff": iso_us(exported_at_us - settings.retention_days * _DAY_US)},
+        **({"archive": dict(archive)} if archive is not None else {}),
         "counts": {"agents": len(result.agents), "records": result.records, "seals": result.seals,
                    "anchors": len(anchors)},
         "agents": [vars(result.agents[name]) for name in sorted(result.agents)],

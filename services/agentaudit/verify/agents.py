@@ -27,11 +27,13 @@ from agentaudit.verify.checks import (
     AgentResult,
     ChainRows,
     Finding,
+    Start,
     check_chain,
     check_seals,
     check_tail,
     first_unsealed,
 )
+from agentaudit.verify.expiry import retained_start
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FAR_FUTURE = datetime(2200, 1, 1, tzinfo=UTC)
@@ -72,6 +74,12 @@ class Report:
     general: list[Finding] = field(default_factory=list)  # about no one agent: bundle files, the registry
     registry_entries: int = 0  # agent registry entries verified (ClickHouse verification only)
     columns_checked: int | None = None  # records whose query columns were checked (verify --columns)
+    cutoff_us: int | None = None  # retention cutoff: data older than this may have expired (None: none may)
+
+    @property
+    def expired(self) -> list[AgentResult]:
+        """Agents whose retained chain starts after records or seals that expired."""
+        return [a for a in self.agents if a.expired_records or a.expired_seals]
 
     @property
     def findings(self) -> list[Finding]:
@@ -98,6 +106,9 @@ class Report:
             "unsealed": sum(a.unsealed for a in self.agents),
             "registry_entries": self.registry_entries,
             "columns_checked": self.columns_checked,
+            "retention_cutoff_us": self.cutoff_us,
+            "expired": [{"agent_id": a.agent_id, "records": a.expired_records, "seals": a.expired_seals}
+                        for a in self.expired],
             "seconds": round(self.seconds, 3),
             "records_per_second": round(self.records / self.seconds) if self.seconds else None,
             "findings": [f.as_dict() for f in self.findings],
@@ -138,11 +149,17 @@ def verify_agents(
     check_signature: SignatureCheck,
     interval_us: int,
     until_us: int | None,
+    cutoff_us: int | None = None,
 ) -> Report:
-    """Check every agent's chain and seals; until_us None means 'as of the newest seal'."""
+    """Check every agent's chain and seals; until_us None means 'as of the newest seal'.
+
+    cutoff_us: the retention cutoff. Records and seals missing from the start
+    of a chain are accepted as expired only if they can be older than it
+    (verify/expiry.py); None accepts no expiry at all.
+    """
     started = time.perf_counter()
     form = SealForm(load_schemas())
-    report = Report()
+    report = Report(cutoff_us=cutoff_us)
     tails: list[tuple[AgentData, AgentResult, int | None]] = []
     newest = 0
     data = list(data)
@@ -151,7 +168,7 @@ def verify_agents(
     check_signature.check_ahead(s for a in data for s in ([a.anchor_seal] if a.anchor_seal else []) + a.seals)
     for agent in data:
         result = AgentResult(agent.agent_id, records=len(agent.rows.positions), seals=len(agent.seals))
-        anchor = None
+        base = Start.genesis(agent.agent_id)
         if agent.anchor_seal is not None:
             # The seal the range starts from links to seals before the range,
             # which are not read; its signature is what makes it a trusted start.
@@ -160,10 +177,13 @@ def verify_agents(
                     Finding("seal_bad_signature", agent.agent_id, "the seal the range starts from does not verify",
                             seal_seq=agent.anchor_seal["seq"])
                 )
-            anchor = anchor_of(agent.anchor_seal, form.seal_hash(agent.anchor_seal))
-        result.findings += check_chain(agent.agent_id, agent.rows, anchor, only_first=agent.clean)
+            base = Start.after(anchor_of(agent.anchor_seal, form.seal_hash(agent.anchor_seal)))
+        start, implausible = retained_start(agent.agent_id, agent.rows, agent.seals, base, cutoff_us)
+        result.findings += implausible
+        result.expired_records, result.expired_seals = start.position - base.position, start.seq - base.seq
+        result.findings += check_chain(agent.agent_id, agent.rows, start, only_first=agent.clean)
         result.findings += check_seals(
-            agent.agent_id, agent.seals, agent.rows, anchor, form, public_keys, check_signature, agent.roots
+            agent.agent_id, agent.seals, agent.rows, start, form, public_keys, check_signature, agent.roots
         )
         last = agent.seals[-1] if agent.seals else agent.anchor_seal
         result.sealed_through = last["last_position"] if last else 0

@@ -17,6 +17,8 @@ Each kind of tampering shows as a finding that names the first bad record
                      longer matches the records it signed
   unsealed           records older than two sealing periods have no seal
   seals_missing_at_end  the agent's last seal ends well before the others'
+  expiry_implausible records or seals are missing from the start of a chain
+                     in a way retention cannot explain (verify/expiry.py)
 """
 
 from __future__ import annotations
@@ -72,6 +74,38 @@ class Anchor:
     until_us: int
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where one agent's verification starts, for its records and for its seals.
+
+    From the chain's genesis; from an anchor seal before a --since range; or,
+    after expiry, from the first retained record and seal (verify/expiry.py),
+    where what came before is gone and cannot be compared with.
+    """
+
+    position: int  # the first record expected
+    prev_hash: bytes | None  # what that record links to; None: its predecessor expired
+    seq: int  # the first seal expected
+    seal_position: int  # the first position that seal covers
+    prev_seal_hash: bytes
+    head_hash: bytes | None  # the chain's head before that seal; None: the record holding it expired
+    until_us: int | None  # where that seal starts in time; None: anywhere (the chain's first seal)
+    # Positions below this expired: a seal that signed some of them is partially
+    # retained (its Merkle root needs every leaf, its head hash still binds the rest).
+    expired_before: int = 0
+
+    @classmethod
+    def genesis(cls, agent_id: str) -> Start:
+        head = genesis(agent_id)
+        return cls(1, head, 1, 1, seal_genesis(agent_id), head, None)
+
+    @classmethod
+    def after(cls, anchor: Anchor) -> Start:
+        position = anchor.position + 1
+        return cls(position, anchor.head_hash, anchor.seq + 1, position, anchor.seal_hash, anchor.head_hash,
+                   anchor.until_us)
+
+
 @dataclass
 class AgentResult:
     agent_id: str
@@ -80,16 +114,18 @@ class AgentResult:
     sealed_through: int = 0
     unsealed: int = 0  # records past the last seal (recent ones are normal: their seal is yet to come)
     findings: list[Finding] = field(default_factory=list)
+    expired_records: int = 0  # positions before the first retained record, accepted as expired
+    expired_seals: int = 0  # seals before the first retained seal, accepted as expired
 
 
-def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None, *, only_first: bool = False) -> list[Finding]:
+def check_chain(agent_id: str, rows: ChainRows, start: Start, *, only_first: bool = False) -> list[Finding]:
     """The first break in the agent's chain, if any (later ones may be its echo).
 
     only_first: the caller already checked every later record in bulk (the
-    ClickHouse path does it vectorised), so only the link to the anchor is left.
+    ClickHouse path does it vectorised), so only the link to the start is left.
     """
-    expected_prev = anchor.head_hash if anchor else genesis(agent_id)
-    expected_pos = anchor.position + 1 if anchor else 1
+    expected_prev = start.prev_hash
+    expected_pos = start.position
 
     def at(kind: str, detail: str) -> list[Finding]:
         return [Finding(kind, agent_id, detail, position, rows.event_ids[i] if rows.event_ids else None)]
@@ -104,7 +140,7 @@ def check_chain(agent_id: str, rows: ChainRows, anchor: Anchor | None, *, only_f
             return at("link_mismatch", "the chain link in the stored bytes differs from the columns")
         if not rows.content_ok[i]:
             return at("record_modified", "stored bytes do not hash to the stored chain hash")
-        if rows.prev_hashes[i] != expected_prev:
+        if expected_prev is not None and rows.prev_hashes[i] != expected_prev:
             if position == 1:
                 return at("wrong_genesis", "the first record does not start this agent's chain")
             return at("link_broken", "does not link to the record before it (inserted, deleted or moved)")
@@ -119,7 +155,7 @@ def check_seals(
     agent_id: str,
     seals: list[dict[str, Any]],
     rows: ChainRows,
-    anchor: Anchor | None,
+    start: Start,
     form: SealForm,
     public_keys: Mapping[str, bytes],
     check_signature: SignatureCheck,
@@ -133,11 +169,11 @@ def check_seals(
     """
     findings: list[Finding] = []
     by_position = {} if roots is not None else dict(zip(rows.positions, rows.hashes, strict=True))
-    prev_hash = anchor.seal_hash if anchor else seal_genesis(agent_id)
-    next_seq = anchor.seq + 1 if anchor else 1
-    next_position = anchor.position + 1 if anchor else 1
-    head = anchor.head_hash if anchor else genesis(agent_id)
-    prev_until = anchor.until_us if anchor else None
+    prev_hash = start.prev_seal_hash
+    next_seq = start.seq
+    next_position = start.seal_position
+    head = start.head_hash
+    prev_until = start.until_us
     for seal in seals:
         seq = seal["seq"]
 
@@ -156,21 +192,24 @@ def check_seals(
             bad("seal_gap", f"covers positions from {seal['first_position']}, expected {next_position}")
         if prev_until is not None and seal["from_time"] != prev_until:
             bad("seal_gap", f"covers time from {seal['from_time']}, the previous seal ended at {prev_until}")
-        covered = seal["last_position"] - seal["first_position"] + 1
+        first, last = seal["first_position"], seal["last_position"]
+        covered = last - first + 1
+        retained = covered if first >= start.expired_before else max(0, last - start.expired_before + 1)
+        last_hash: bytes | None
         if roots is not None:
-            found, computed, last_hash = roots.get(seq, (0, EMPTY_ROOT, head))
+            found, computed, last_hash = roots.get(seq, (0, EMPTY_ROOT, None))
         else:
-            leaves = [h for p in range(seal["first_position"], seal["last_position"] + 1)
-                      if (h := by_position.get(p)) is not None]
+            leaves = [h for p in range(first, last + 1) if (h := by_position.get(p)) is not None]
             found, computed = len(leaves), root(leaves)
-            last_hash = leaves[-1] if leaves else head
-        if found < covered:
-            bad("seal_root_mismatch", f"{covered - found} of the {covered} records it signed are not stored")
-        elif computed != seal["merkle_root"]:
+            last_hash = leaves[-1] if leaves else None
+        if found < retained:
+            bad("seal_root_mismatch", f"{retained - found} of the {covered} records it signed are not stored")
+        elif retained == covered and computed != seal["merkle_root"]:
             bad("seal_root_mismatch", "the stored records it covers do not give its Merkle root")
+        # else partially retained: the root needs the expired leaves, the head hash still binds the rest
         if not covered:
             last_hash = head
-        if found >= covered and seal["head_hash"] != last_hash:
+        if found >= retained and last_hash is not None and seal["head_hash"] != last_hash:
             bad("seal_head_mismatch", "its head hash is not the hash of the last record it covers")
         head = seal["head_hash"]
         prev_hash = form.seal_hash(seal)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from agentaudit.query.timeparse import HELP as TIME_HELP
-from agentaudit.settings import Settings
+from agentaudit.settings import RETENTION_FLOOR_DAYS, Settings
 
 if TYPE_CHECKING:
     from agentaudit.verify.agents import Report
@@ -55,6 +55,12 @@ def verify_command(
     first bad record of each chain), seals with bad signatures or broken
     links, gaps in positions or time, and records or seals missing from the
     end. Exits 0 only when everything verifies, 1 when something does not.
+
+    Retention: records and seals older than AGENTAUDIT_RETENTION_DAYS expire
+    from the start of each chain; the chain is then verified from the first
+    retained seal, whose signed link and times mark the boundary. Missing data
+    that cannot be older than the cutoff (now minus the retention) is still
+    reported (expiry_implausible, and the first bad record or seal).
 
     --bundle DIR runs the same checks offline on an evidence bundle, after
     checking its manifest's signature and every file's SHA-256; --proof FILE
@@ -104,6 +110,12 @@ def verify_command(
     from agentaudit.verify.run import EPOCH, verify_store
 
     now = datetime.now(UTC)
+    # Data older than the retention may have expired (TTL); never younger data.
+    cutoff = now - timedelta(days=settings.retention_days)
+    if settings.retention_days < RETENTION_FLOOR_DAYS:
+        click.secho(f"WARNING: verifying under a forced retention of {settings.retention_days} days (below the "
+                    f"{RETENTION_FLOOR_DAYS}-day floor): data missing from before {cutoff:%Y-%m-%d} passes as expired",
+                    err=True, fg="red", bold=True)
     since_at = parse_time(since, now) if since else EPOCH
     until_at = parse_time(until, now) if until else None
     reader = progress = None
@@ -120,7 +132,8 @@ def verify_command(
         client, side = connect(settings), connect(settings)
         try:
             report = verify_store(client, settings.clickhouse_database, list(agents), since_at, until_at, keys,
-                                  verify_signature, int(settings.seal_interval_s * 1e6), side, reader, progress)
+                                  verify_signature, int(settings.seal_interval_s * 1e6), side, reader, progress,
+                                  cutoff)
         finally:
             side.close()
             client.close()
@@ -172,11 +185,21 @@ def echo_report(report: Report, as_json: bool, extra: dict[str, Any] | None = No
         click.echo(f"checked the query columns of {report.columns_checked:,} records against their stored bytes")
     if report.registry_entries:
         click.echo(f"verified {report.registry_entries:,} agent registry entries (hash chain and signatures)")
+    if report.expired:
+        click.echo(f"retention: {len(report.expired)} agents' chains start after records or seals that expired "
+                   f"(older than the cutoff {_time(report.cutoff_us)}); what remains verifies from there")
+        for agent in report.expired:
+            click.echo(f"  {agent.agent_id}: {agent.expired_records:,} records and {agent.expired_seals:,} seals "
+                       "expired before the first retained ones")
     for finding in report.findings:
         click.echo(f"  FAIL {describe(finding)}")
     if not report.agents:
         click.echo("nothing to verify: no chained records or seals in that range")
     click.echo("OK: every chain and seal verifies" if report.ok else "NOT OK")
+
+
+def _time(us: int | None) -> str:
+    return "?" if us is None else f"{datetime.fromtimestamp(us / 1e6, UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def describe(finding: Finding) -> str:

@@ -23,20 +23,23 @@ def verify_store(
     client: Client, database: str, agents: list[str], since: datetime, until: datetime | None,
     public_keys: Mapping[str, bytes], check_signature: SignatureCheck, interval_us: int,
     side: Client | None = None, columns: ValueReader | None = None,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], None] | None = None, cutoff: datetime | None = None,
 ) -> Report:
     """verify_agents over ClickHouse, timed from the first query, findings naming their events.
 
     side: a second client of the same ClickHouse, to read seals in parallel.
     columns: also check every record's query columns against its bytes,
     decoding them with this reader (verify --columns); progress(n) is told
-    after each n records so checked.
+    after each n records so checked. cutoff: the retention cutoff (now minus
+    the retention), before which records and seals may have expired; None:
+    none may have.
     """
     started = time.perf_counter()
     signatures = SealSignatures(public_keys, check_signature)
     data = read(client, database, agents, since, until or FAR_FUTURE, side, on_seals=signatures.check_ahead)
     report = verify_agents(data, public_keys, signatures, interval_us,
-                           to_micros(until) if until is not None else None)
+                           to_micros(until) if until is not None else None,
+                           to_micros(cutoff) if cutoff is not None else None)
     for result in report.agents:
         if result.findings:
             result.findings = name_events(client, database, result.findings)

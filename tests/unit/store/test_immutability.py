@@ -32,8 +32,20 @@ FORBIDDEN = [
 ]
 
 
+# The one exception, and why: retention (issue 5) is the audit tables' TTL, and
+# `agentaudit db migrate` -- run with the admin account, never by a service --
+# sets it with ALTER TABLE ... MODIFY TTL (metadata only, no part rewritten).
+# The floor on how short it may be is enforced by Settings and tested in
+# tests/unit/test_settings_retention.py. Nowhere else may a TTL change.
+ALLOWED = {("store/retention.py", "MODIFY TTL")}
+
+
 def violations(sql: str) -> list[str]:
     return [m.group(0)[:80] for rule in FORBIDDEN for m in [rule.search(sql)] if m]
+
+
+def allowed(path: str, violation: str) -> bool:
+    return any(path == where and violation.upper().endswith(what) for where, what in ALLOWED)
 
 
 @pytest.mark.parametrize(
@@ -102,8 +114,19 @@ def test_no_code_path_rewrites_or_removes_audit_rows() -> None:
     assert len(files) > 50, "the scan must see the whole package"
     for path in files:
         for line, literal in string_literals(path):
-            found += [f"{path.relative_to(PACKAGE)}:{line}: {v}" for v in violations(literal)]
+            where = str(path.relative_to(PACKAGE))
+            found += [f"{where}:{line}: {v}" for v in violations(literal) if not allowed(where, v)]
     assert found == []
+
+
+def test_the_retention_exception_is_narrow() -> None:
+    """MODIFY TTL is let through in store/retention.py only; anything else there is still caught."""
+    assert allowed("store/retention.py", "ALTER TABLE {}.{} MODIFY TTL")
+    assert not allowed("store/retention.py", "ALTER TABLE {}.{} DROP PARTITION")
+    assert not allowed("sink/rows.py", "ALTER TABLE {}.{} MODIFY TTL")
+    retention = PACKAGE / "store" / "retention.py"
+    hits = [v for _, text in string_literals(retention) for v in violations(text)]
+    assert hits and all(allowed("store/retention.py", v) for v in hits), "the exception is in use, and only it"
 
 
 def test_no_migration_rewrites_or_removes_audit_rows() -> None:
