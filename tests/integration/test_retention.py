@@ -191,9 +191,10 @@ def test_migrate_makes_every_ttl_match_the_retention_once(clickhouse: Client, ch
 
     changes = apply_retention(clickhouse, ch_database, 730, forced=False)
     assert {c.table for c in changes} == {"audit_records", "audit_rejections", "audit_seals", "audit_incidents",
-                                          "alert_deliveries"}
+                                          "alert_deliveries", "api_reads"}
     assert set(ttl_days(clickhouse, ch_database).values()) == {730}
     assert "agent_registry" not in ttl_days(clickhouse, ch_database), "the registry is kept forever"
+    assert "api_keys" not in ttl_days(clickhouse, ch_database), "so is the history of API keys"
     assert apply_retention(clickhouse, ch_database, 730, forced=False) == [], "idempotent"
     history = retention_history(clickhouse, ch_database)
     assert len(history) == len(changes)
