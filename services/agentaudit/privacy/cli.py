@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import click
 
@@ -23,25 +25,20 @@ def dsar() -> None:
     """
 
 
-_subject = [
-    click.option("--tenant", required=True, help="Tenant the subject belongs to (hashes and keys are per tenant)."),
-    click.option("--subject", required=True, help="The subject's id, e.g. the user's principal id."),
-    click.option("--actor", required=True, help="Who makes this request (logged)."),
-    click.option("--reason", required=True, help="Why, e.g. the request's ticket (logged)."),
-]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _with(options: list[click.Option]):  # type: ignore[no-untyped-def]  # a decorator stack
-    def apply(f):  # type: ignore[no-untyped-def]
-        for option in reversed(options):
-            f = option(f)
-        return f
-
-    return apply
+def _subject_options(f: F) -> F:
+    """The options every request takes: whose data, who asks, and why."""
+    f = click.option("--reason", required=True, help="Why, e.g. the request's ticket (logged).")(f)
+    f = click.option("--actor", required=True, help="Who makes this request (logged).")(f)
+    f = click.option("--subject", required=True, help="The subject's id, e.g. the user's principal id.")(f)
+    return click.option("--tenant", required=True,
+                        help="Tenant the subject belongs to (hashes and keys are per tenant).")(f)
 
 
 @dsar.command("find")
-@_with(_subject)
+@_subject_options
 @click.option("--since", default=None, help=f"Start of the window on ingest time, inclusive: {TIME_HELP}; default: all.")
 @click.option("--until", default="now", show_default=True, help="End of the window, exclusive (same forms).")
 @click.pass_obj
@@ -88,7 +85,7 @@ def find_command(settings: Settings, tenant: str, subject: str, actor: str, reas
 
 
 @dsar.command("erase")
-@_with(_subject)
+@_subject_options
 @click.option("--approver", required=True, help="Who approved the erasure; never the actor (logged).")
 @click.pass_obj
 def erase_command(settings: Settings, tenant: str, subject: str, actor: str, reason: str, approver: str) -> None:

@@ -28,6 +28,7 @@ on their order.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -56,19 +57,14 @@ class Rule:
     path: str
     action: Action
     keep_last: int = 0  # mask only: characters kept at the end, 0 for a fixed mask
+    # Derived from path once, since redaction reads them for every rule of every record:
+    field: str = dataclasses.field(init=False)  # the AgentAction field touched (parameters for parameters.email)
+    inner: str = dataclasses.field(init=False)  # the path inside a free-form field ("" for a whole field)
 
-    @property
-    def field(self) -> str:
-        """The AgentAction field the rule touches (parameters for parameters.email)."""
-        for root in FREE_FORM:
-            if self.path.startswith(root + "."):
-                return root
-        return self.path
-
-    @property
-    def inner(self) -> str:
-        """The path inside a free-form field ("" for a whole field)."""
-        return self.path[len(self.field) + 1:]
+    def __post_init__(self) -> None:
+        root = next((r for r in FREE_FORM if self.path.startswith(r + ".")), self.path)
+        object.__setattr__(self, "field", root)
+        object.__setattr__(self, "inner", self.path[len(root) + 1:])
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,13 @@ class Redactor:
     def __init__(self, policy: Policy, peppers: Peppers) -> None:
         self.policy = policy
         self.peppers = peppers
+        self._inside: dict[str, tuple[Rule, ...]] = {}  # per tenant: its rules inside parameters
+
+    def _parameter_rules(self, tenant_id: str, rules: tuple[Rule, ...]) -> tuple[Rule, ...]:
+        found = self._inside.get(tenant_id)
+        if found is None:
+            found = self._inside[tenant_id] = tuple(r for r in rules if r.field == "parameters" and r.inner)
+        return found
 
     def subject_ref(self, action: dict[str, Any]) -> str | None:
         """The data subject of action, as its keyed hash; None when the action names none."""
@@ -91,7 +98,7 @@ class Redactor:
 
         out = dict(action)
         parsed: dict[str, Any] | None = None
-        parameter_rules = [r for r in rules if r.field == "parameters" and r.inner]
+        parameter_rules = self._parameter_rules(tenant, rules)
         if parameter_rules and out["parameters"] is None:
             rules = tuple(r for r in rules if r not in parameter_rules)
         elif parameter_rules:
@@ -103,10 +110,12 @@ class Redactor:
                 parsed = loaded
             else:
                 rules = tuple(r for r in rules if r not in parameter_rules) + (UNPARSABLE,)
+        parameters_changed = False
         for rule in rules:
             if rule.field == "parameters" and rule.inner:
                 assert parsed is not None
                 changed = _walk_json(parsed, rule.inner.split("."), transform(rule), rule.path)
+                parameters_changed |= changed
             else:
                 changed = _rewrite(out, rule, transform(rule))
             if changed:
@@ -114,7 +123,7 @@ class Redactor:
                 if done is Action.DROP and rule.path in _REQUIRED:
                     done = Action.MASK
                 applied.append({"path": rule.path, "action": done.value})
-        if parsed is not None and any(r.field == "parameters" and r.inner for r in rules):
+        if parameters_changed:
             out["parameters"] = json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
         if not applied:
             return action, None

@@ -17,18 +17,16 @@ def test_every_agent_action_field_is_classified() -> None:
     assert unclassified == []
 
 
-def test_a_field_without_a_classification_is_named() -> None:
+def test_a_field_without_a_classification_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = copy.deepcopy(load_schemas().latest("AgentAction").raw)
     del raw["fields"][5]["type"]["fields"][1]["classification"]  # principal.id
     assert classify(raw)["principal.id"] is None
+    monkeypatch.setattr(classification, "load_schemas", lambda directory=None: _Only(raw))
     field_classes.cache_clear()
-    original = classification.load_schemas
     try:
-        classification.load_schemas = lambda directory=None: _Only(raw)  # type: ignore[assignment]
         with pytest.raises(ConfigError, match="principal.id"):
             field_classes()
     finally:
-        classification.load_schemas = original  # type: ignore[assignment]
         field_classes.cache_clear()
 
 
