@@ -70,7 +70,9 @@ def _register() -> None:
     from agentaudit.registry.cli import agents
     from agentaudit.incident.cli import containment_command, incidents
     from agentaudit.api.cli import api
+    from agentaudit.privacy.cli import dsar
 
+    cli.add_command(dsar)
     cli.add_command(bench_command)
     cli.add_command(demo_command)
     cli.add_command(process_command)

@@ -54,6 +54,10 @@ PROCESS_SKIPPED = Counter(
     "Inputs seen again after a restart whose outputs and state were already durable.",
 )
 PROCESS_TICKS = Counter("agentaudit_process_ticks_total", "Clock ticks consumed from agent.actions.")
+PRIVACY_KEYS_CREATED = Counter(
+    "agentaudit_privacy_subject_keys_created_total",
+    "Data subject keys the processor created (privacy.subject-keys), each waited for before use.",
+)
 PROCESS_STATE_RESTORE = Histogram(
     "agentaudit_process_state_restore_seconds",
     "Time to restore one partition's chain states on assignment.",
@@ -61,7 +65,7 @@ PROCESS_STATE_RESTORE = Histogram(
 )
 PROCESS_STAGE_SECONDS = Histogram(
     "agentaudit_process_stage_seconds",
-    "Time one input spends in each processor stage (validate, attribute, score, chain, publish: handing its "
+    "Time one input spends in each processor stage (validate, attribute, score, redact, chain, publish: handing its "
     "outputs to the producer); flush: one batch waiting for the broker to acknowledge its outputs and state.",
     ["stage"],
     buckets=STAGE_BUCKETS,

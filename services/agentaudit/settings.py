@@ -102,6 +102,11 @@ class Settings:
     kek_file: str = _setting(
         "", "File holding the key-encryption key (base64 of 32 bytes), readable by its owner only (mode 0600)."
     )
+    # --- privacy (agentaudit.privacy): redaction before storage, per-subject keys
+    privacy_policy: str = _setting(
+        "", "Redaction policy YAML (fields to drop, mask, hash or encrypt per tenant), applied by the processor "
+        "before anything is stored; empty: actions are stored as emitted. Example: deploy/privacy/policy.example.yaml."
+    )
 
     def __post_init__(self) -> None:
         if self.partitions < 1 or self.replication_factor < 1:

@@ -26,6 +26,8 @@ class Topic(enum.Enum):
     REGISTRY = "agent.registry"
     CONTROL = "agent.control"
     ALERTS = "audit.alerts"
+    SUBJECT_KEYS = "privacy.subject-keys"
+    PRIVACY_REQUESTS = "privacy.requests"
 
     def physical(self, prefix: str = "") -> str:
         return f"{prefix}{self.value}"
@@ -81,6 +83,19 @@ TOPIC_SPECS: tuple[TopicSpec, ...] = (
     # value per agent matters, so compaction keeps the topic the size of the
     # agent population. Restored on every partition assignment.
     _spec(Topic.PROCESS_STATE, 1 * MIB, {"cleanup.policy": "compact", "segment.ms": "3600000"}),
+    # Data subjects' keys (agentaudit.privacy.keys), partitioned like
+    # agent.actions. Erasing a key writes a newer value for it; the old value
+    # is the only copy of the key, so compaction must remove it by a deadline:
+    # segments roll hourly, any dirty share makes a log cleanable, and no
+    # value stays uncompacted for more than a day (max.compaction.lag.ms).
+    _spec(Topic.SUBJECT_KEYS, 1 * MIB, {
+        "cleanup.policy": "compact", "segment.ms": "3600000", "min.cleanable.dirty.ratio": "0.01",
+        "max.compaction.lag.ms": "86400000",
+    }, checked=("cleanup.policy", "max.compaction.lag.ms")),
+    # Every data-subject request (dsar find and erase): who asked, who
+    # approved, why and what was found or erased; kept forever like the registry.
+    _spec(Topic.PRIVACY_REQUESTS, 1 * MIB, {"retention.ms": "-1", "cleanup.policy": "delete"},
+          partitions=1, checked=("retention.ms", "cleanup.policy")),
 )
 
 

@@ -76,7 +76,10 @@ def iter_fields(record: dict[str, Any], top_level: frozenset[str] = frozenset(),
     for field in record["fields"]:
         path = prefix + field["name"]
         default = json.dumps(field["default"]) if "default" in field else "required"
-        yield FieldRow(path, _type_name(field["type"]), default, str(field.get("doc", "")))
+        doc = str(field.get("doc", ""))
+        if "classification" in field:  # AgentAction's privacy classes (agentaudit.privacy.classification)
+            doc = f"*{field['classification']}.* {doc}"
+        yield FieldRow(path, _type_name(field["type"]), default, doc)
         for sub_path, sub in _records_within(field["type"], path):
             if sub["name"] not in top_level:
                 yield from iter_fields(sub, top_level, sub_path + ".")

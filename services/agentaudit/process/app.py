@@ -51,6 +51,7 @@ from agentaudit.metrics import (
     PROCESS_SKIPPED,
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
+    PRIVACY_KEYS_CREATED,
 )
 from agentaudit.detect import AgentContext, Findings, RuleSet
 from agentaudit.process.attribute import SecretOpener, attribute
@@ -61,7 +62,9 @@ from agentaudit.process.chaining import ChainStage, SealPolicy
 from agentaudit.process.seal_lag import SealLag
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.timing import StageClock
-from agentaudit.process.validate import Input, Limits, evaluate, reject
+from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
+from agentaudit.privacy.keys import NeedSubjectKey
+from agentaudit.privacy.stage import PrivacyStage
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
 
@@ -133,8 +136,10 @@ class BatchHandler:
     def __init__(
         self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner,
         registry: Registry, secrets: SecretOpener, rules: RuleSet | None = None,
+        privacy: PrivacyStage | None = None,
     ) -> None:
         self.codec = codec
+        self.privacy = privacy  # None: actions are stored as emitted
         self.rules = rules  # None: detection off, records stored unscored
         # each integrity finding's group window, from its rule file (integrity.*)
         self.windows = {rule.id: rule.group_window_us for rule in rules.rules} if rules else {}
@@ -181,7 +186,11 @@ class BatchHandler:
             if is_tick(msg):
                 PROCESS_TICKS.inc()
                 continue
-            topic, value, seals = self.render(msg, stage)
+            try:
+                topic, value, seals = self.render(msg, stage)
+            except NeedSubjectKey as need:
+                await self._create_key(need)
+                topic, value, seals = self.render(msg, stage)
             if topic is None:
                 PROCESS_SKIPPED.inc()
                 continue
@@ -230,15 +239,20 @@ class BatchHandler:
                 try:
                     return self._chain(msg, stage, record)
                 except AttributionError as refused:
-                    self._raise_incident(stage, rejection_incident(refused, action, msg, record["ingest_time"]))
                     outcome = reject(msg, refused, action)
+                    shown = self._stored_rejection(outcome)
+                    self._raise_incident(stage, rejection_incident(refused, shown, msg, record["ingest_time"]))
+        except NeedSubjectKey:
+            raise  # nothing changed yet: the caller makes the key durable and renders again
         except Exception as exc:
             log.exception("processing error on %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             where = traceback.extract_tb(exc.__traceback__)[-1]
             failure = PermanentError(
                 "processing_error", f"{type(exc).__name__}: {exc} (at {where.filename}:{where.lineno})"
             )
-            outcome = reject(msg, failure, None)
+            outcome = reject(msg, failure, self._decoded(msg))
+        if outcome.action is not None and outcome.rejection is not None and outcome.rejection["redaction"] is None:
+            self._stored_rejection(outcome)
         rejection: dict[str, Any] = outcome.rejection  # type: ignore[assignment]
         agent_id = rejection["agent_id"]
         if agent_id is not None:
@@ -261,19 +275,26 @@ class BatchHandler:
         record["attribution"] = {
             "agent_version": definition.version, "key_id": key.key_id, "algorithm": key.algorithm.value,
         }
+        # Redacted now, before the session check changes state, because it may
+        # stop for a subject key (NeedSubjectKey); stored and shown in incidents,
+        # while detection below still scores the cleartext.
+        stored, redaction = self.privacy.accepted(action, msg.partition) if self.privacy else (action, None)
         check = stage.sessions.check(action)  # records the action as seen unless it rejects it
         if check.rejected:
             raise check.error(definition.tenant_id)
         if check.status is SessionStatus.GAP:
             ATTRIBUTION_SEQUENCE_GAPS.inc()
             ATTRIBUTION_MISSING_ACTIONS.inc(check.missing)
-            self._raise_incident(stage, gap_incident(check, action, msg, record["ingest_time"],
+            self._raise_incident(stage, gap_incident(check, stored, msg, record["ingest_time"],
                                                      registered_tenant_id=definition.tenant_id))
         self.timer.lap("attribute")
         if self.rules is not None:
             self._score(msg, stage, record, AgentContext(definition.agent_id, definition.tenant_id, definition.scope),
-                        Findings(sequence_gap=check.missing))
+                        Findings(sequence_gap=check.missing), stored)
             self.timer.lap("score")
+        if self.privacy is not None:
+            record["action"], record["redaction"] = stored, redaction
+            self.timer.lap("redact")
         body = self.record_form.encode(record)
         header = self.codec.header("AuditRecord")
         link, seals = stage.link(action["agent_id"], action["tenant_id"], body, record["ingest_time"], record["source"])
@@ -282,12 +303,14 @@ class BatchHandler:
         return self.records_topic, value, seals
 
     def _score(self, msg: Input, stage: ChainStage, record: dict[str, Any], agent: AgentContext,
-               findings: Findings) -> None:
+               findings: Findings, stored: dict[str, Any]) -> None:
         """Detection: the record's risk score and rule hits, and the incidents its hits open or update.
 
         Runs before the record is encoded, so the score is part of what the
         chain hash covers; like the rest of the stage it reads no clock, and the
         agent's detection and incident memory is saved with its chain state.
+        Rules read the cleartext action; incidents show `stored`, the action as
+        the record keeps it (redacted), since their detail is stored too.
         """
         assert self.rules is not None
         verdict = self.rules.evaluate(record, agent, stage.detect_state(agent.agent_id), findings)
@@ -302,11 +325,45 @@ class BatchHandler:
             if hit.rule_id in raised:
                 continue
             contain = hit.contain and hit.severity == "critical"
-            entry = groups.hit(hit, record["action"], msg, record["ingest_time"], verdict.risk_score,
-                               contained=contain)
+            entry = groups.hit(hit, stored, msg, record["ingest_time"], verdict.risk_score, contained=contain)
             if entry is not None:
                 INCIDENTS_RAISED.labels(source="detection", severity=entry["severity"], change=entry["change"]).inc()
                 self._incidents.append(entry)
+
+    def _stored_rejection(self, outcome: Outcome) -> dict[str, Any]:
+        """The rejected action as it may be stored and shown; rewrites the rejection's original when redacted.
+
+        A rejection keeps the input's bytes, but under a privacy policy those
+        bytes hold the very values the policy keeps out of storage. When the
+        action decoded, the rejection keeps its redacted form instead, re-encoded,
+        with the redaction saying what changed; an input that did not decode
+        cannot be read for personal data and is kept as it came.
+        """
+        action = outcome.action
+        assert action is not None and outcome.rejection is not None
+        if self.privacy is None:
+            return action
+        stored, redaction = self.privacy.rejected(action)
+        if redaction is not None:
+            outcome.rejection["original"] = self.codec.encode("AgentAction", stored)
+            outcome.rejection["redaction"] = redaction
+        return stored
+
+    def _decoded(self, msg: Input) -> dict[str, Any] | None:
+        """The action of an input that failed unexpectedly, if it decodes (so its rejection can be redacted)."""
+        if self.privacy is None or not msg.value:
+            return None
+        try:
+            return self.codec.decode("AgentAction", msg.value)
+        except Exception:  # noqa: BLE001 -- undecodable input is kept as it came
+            return None
+
+    async def _create_key(self, need: NeedSubjectKey) -> None:
+        """A new subject key, durable before anything is encrypted under it (privacy.keys)."""
+        assert self.privacy is not None
+        self.privacy.keys.create(need, self._delivered)
+        await self._flush()
+        PRIVACY_KEYS_CREATED.inc()
 
     def _raise_incident(self, stage: ChainStage, incident: dict[str, Any]) -> None:
         """An integrity finding, grouped per agent and kind like rule hits."""
@@ -322,6 +379,8 @@ class BatchHandler:
         for partition in partitions:
             self.stages.pop(partition, None)
             self.seal_lag.forget(partition)
+            if self.privacy is not None:
+                self.privacy.keys.forget(partition)
 
     async def _stage(self, partition: int) -> ChainStage:
         stage = self.stages.get(partition)
@@ -329,6 +388,8 @@ class BatchHandler:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
             states, watermark = await loop.run_in_executor(None, self.store.load, partition)
+            if self.privacy is not None:
+                await loop.run_in_executor(None, self.privacy.keys.load, partition)
             PROCESS_STATE_RESTORE.observe(time.monotonic() - started)
             stage = self.stages[partition] = self.restore(partition, states, watermark)
         return stage
@@ -421,6 +482,21 @@ def load_rules(settings: Settings) -> RuleSet | None:
     return RuleSet.load(directory, config)
 
 
+def load_privacy(settings: Settings, bootstrap: str, producer: Producer, kek: bytes) -> PrivacyStage | None:
+    """The redaction the settings name (AGENTAUDIT_PRIVACY_POLICY), checked now; None when there is none."""
+    from pathlib import Path
+
+    from agentaudit.privacy.keys import SubjectKeys
+    from agentaudit.privacy.policy import Policy
+    from agentaudit.privacy.redact import Redactor
+    from agentaudit.privacy.tokens import Peppers
+
+    if not settings.privacy_policy:
+        return None
+    policy = Policy.load(Path(settings.privacy_policy))
+    return PrivacyStage(Redactor(policy, Peppers(kek)), SubjectKeys(settings, bootstrap, producer, kek))
+
+
 def output_producer(settings: Settings, bootstrap: str) -> Producer:
     return Producer(
         {
@@ -441,7 +517,8 @@ def tick_interval_s(settings: Settings) -> float:
 
 
 def make_app(
-    settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner, registry: Registry, secrets: SecretOpener
+    settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner, registry: Registry, secrets: SecretOpener,
+    kek: bytes,
 ) -> faust.App:
     """Build the processor app; topics must already exist (agentaudit topics ensure)."""
     datadir = settings.home / "faust"
@@ -467,7 +544,7 @@ def make_app(
     producer = output_producer(settings, bootstrap)
     handle = BatchHandler(
         settings, codec, producer, StateStore(settings, bootstrap, producer), signer, registry, secrets,
-        load_rules(settings),
+        load_rules(settings), load_privacy(settings, bootstrap, producer, kek),
     )
     actions_topic = settings.topic(Topic.ACTIONS)
 

@@ -39,7 +39,8 @@ def process_command(settings: Settings, loglevel: str) -> None:
     from agentaudit.registry.store import RegistryFollower
 
     keyring = Keyring.load(settings)  # before anything starts: no key, no seals, no processor
-    secrets = CachingSecretOpener(KekSecretOpener(load_kek(settings)))
+    kek = load_kek(settings)
+    secrets = CachingSecretOpener(KekSecretOpener(kek))
     bootstrap = resolve_bootstrap(settings)
     ensure_topics(settings, bootstrap)
     codec = make_codec(settings)
@@ -52,7 +53,7 @@ def process_command(settings: Settings, loglevel: str) -> None:
     registry.sync()
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
     start_lag_monitor(settings, bootstrap, processor_group(settings))
-    app = make_app(settings, bootstrap, codec, keyring, registry, secrets)
+    app = make_app(settings, bootstrap, codec, keyring, registry, secrets, kek)
     click.echo(
         f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, sealing with key {keyring.current_key_id}, "
         f"metrics on port {port}",

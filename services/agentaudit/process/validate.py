@@ -45,6 +45,7 @@ class Outcome:
 
     record: dict[str, Any] | None = None
     rejection: dict[str, Any] | None = None
+    action: dict[str, Any] | None = None  # a rejection's decoded action, when it decoded (for redaction)
 
     @property
     def accepted(self) -> bool:
@@ -105,7 +106,9 @@ def reject(msg: Input, error: PermanentError, action: dict[str, Any] | None) -> 
             "agent_id": agent_id,
             "tenant_id": action["tenant_id"] if action else None,
             "event_id": action["event_id"] if action else None,
-        }
+            "redaction": None,
+        },
+        action=action,
     )
 
 

@@ -41,7 +41,7 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "agent_time", "correlation_id", "parent_event_id", "attributes", "key_id", "signature",
     "ingest_time", "source_topic", "source_partition", "source_offset", "clock_skew_ms",
     "chain_position", "chain_prev_hash", "chain_hash", "risk_score", "rule_hits",
-    "record",
+    "record", "subject_ids",
 )  # fmt: skip
 
 REJECTION_COLUMNS: tuple[str, ...] = (
@@ -120,6 +120,8 @@ def record_row(record: dict[str, Any], raw: bytes) -> Row:
     usage = a["usage"] or _EMPTY
     source = record["source"]
     chain = record["chain"] or _EMPTY
+    redaction = record.get("redaction")  # absent from records written before AuditRecord v3
+    subject = redaction["subject_ref"] if redaction else None
     return (
         a["event_id"],
         a["agent_id"],
@@ -168,6 +170,7 @@ def record_row(record: dict[str, Any], raw: bytes) -> Row:
         record["risk_score"],
         [(h["rule_id"], h["severity"], h["reason"]) for h in record["rule_hits"]] if record["rule_hits"] else [],
         raw,
+        [subject] if subject else [],
     )
 
 
