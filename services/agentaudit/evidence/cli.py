@@ -11,13 +11,16 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.settings import Settings
 from agentaudit.textfile import write_text
+
+if TYPE_CHECKING:
+    from agentaudit.evidence.export import ExportResult
 
 TRUST_NOTE = ("note: checked against the public keys inside the {what}, which shows only that it is "
               "self-consistent; pass --public-keys with the keys you were given to show the pipeline signed it")
@@ -63,8 +66,7 @@ def export_command(
             )
     finally:
         client.close()
-    click.echo(f"wrote {out}: {result.records:,} records and {result.seals:,} seals of {len(result.agents)} agents, "
-               f"manifest signed by pipeline key {result.key_id}")
+    _wrote(out, result)
     if not result.agents:
         click.echo("warning: nothing in that range", err=True)
     click.echo(f"verify offline with: agentaudit verify --bundle {out} --public-keys KEYS.json", err=True)
@@ -137,8 +139,7 @@ def archive_command(settings: Settings, before: str, first: str | None, out: Pat
             )
     finally:
         client.close()
-    click.echo(f"wrote {out}: {result.records:,} records and {result.seals:,} seals of {len(result.agents)} agents, "
-               f"manifest signed by pipeline key {result.key_id}")
+    _wrote(out, result)
     for table, months in covered.items():
         click.echo(f"  {table}: partitions {', '.join(map(str, months)) if months else 'none'}")
     if not result.agents:
@@ -246,3 +247,7 @@ def _verify_proof(path: Path, trusted: dict[str, bytes] | None, as_json: bool) -
         click.echo(TRUST_NOTE.format(what="proof"), err=True)
     return 0 if result.ok else 1
 
+
+def _wrote(out: Path, result: ExportResult) -> None:
+    click.echo(f"wrote {out}: {result.records:,} records and {result.seals:,} seals of {len(result.agents)} agents, "
+               f"manifest signed by pipeline key {result.key_id}")
