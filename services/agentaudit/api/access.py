@@ -95,8 +95,9 @@ class Caller:
             return tuple(dict.fromkeys(requested))
         return None if self.all_tenants else self.tenants
 
-    def may_grant(self, role: Role, tenants: tuple[str, ...]) -> None:
-        """Refuses a key this caller may not hand out: keys only by admins, never wider than their own scope."""
+    def may_grant(self, tenants: tuple[str, ...]) -> None:
+        """Refuses a key this caller may not hand out: keys only by admins, of any role, never wider than their
+        own tenant scope."""
         self.require(Permission.MANAGE_KEYS)
         if ALL_TENANTS in tenants and not self.all_tenants:
             raise AccessDenied(f"key {self.key_id} is scoped to {', '.join(self.tenants)}; "

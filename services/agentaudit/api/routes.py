@@ -197,7 +197,7 @@ def create_key(ctx: Context, _args: dict[str, Any], body: dict[str, Any]) -> Ans
     except ValueError:
         raise BadRequest(f"role must be one of {', '.join(r.value for r in Role)}") from None
     tenants = tuple(body.get("tenants") or ())
-    ctx.caller.may_grant(role, tenants)
+    ctx.caller.may_grant(tenants)
     expires = body.get("expires_at")
     expires_us = None
     if expires:
