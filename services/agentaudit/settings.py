@@ -71,7 +71,7 @@ class Settings:
         "127.0.0.1", "Address /metrics listens on; 0.0.0.0 only where a scraper on another host must reach it."
     )
     # --- query API
-    api_host: str = _setting("127.0.0.1", "Address the query API (`agentaudit api`) listens on.")
+    api_host: str = _setting("127.0.0.1", "Address the query API (`agentaudit api serve`) listens on.")
     api_port: int = _setting(8480, "Port of the query API.")
     api_workers: int = _setting(
         4, "Query API: ClickHouse threads for a server (the embedded engine always uses one)."
@@ -80,6 +80,10 @@ class Settings:
         "", "Query API: PEM certificate (chain) to serve HTTPS; empty serves plain HTTP for a TLS proxy in front."
     )
     api_tls_key: str = _setting("", "Query API: PEM private key of AGENTAUDIT_API_TLS_CERT (mode 0600).")
+    api_row_policies: bool = _setting(
+        False, "Query API: send each request's tenant scope as SQL_agentaudit_tenants, which the server's row "
+        "filters for the api account enforce (deploy/clickhouse); needs a ClickHouse server, not chDB."
+    )
     # --- retention (issue 5): how long audit rows are kept, enforced by table TTLs
     retention_days: int = _setting(
         RETENTION_DEFAULT_DAYS,
@@ -128,6 +132,9 @@ class Settings:
             raise ConfigError("AGENTAUDIT_CLICKHOUSE_DATABASE must be letters, digits and underscores")
         if not 1 <= self.api_workers <= 64 or not 0 <= self.api_port <= 65535:
             raise ConfigError("AGENTAUDIT_API_WORKERS must be 1..64 and AGENTAUDIT_API_PORT 0..65535")
+        if self.api_row_policies and self.clickhouse_url.startswith("chdb://"):
+            raise ConfigError("AGENTAUDIT_API_ROW_POLICIES needs a ClickHouse server: embedded chDB has no custom "
+                              "settings for the row filters to read")
         if bool(self.api_tls_cert) != bool(self.api_tls_key):
             raise ConfigError("set both AGENTAUDIT_API_TLS_CERT and AGENTAUDIT_API_TLS_KEY, or neither")
         if not 1 <= self.retention_days <= 36_500:

@@ -3,8 +3,9 @@
     python -m tests.integration.account_session STEP DATA_DIR CONFIG_FILE [PUBLIC_KEYS_JSON]
 
 STEP is `setup` (migrate, then report what ClickHouse made of the users file),
-`writer` (what the sink does, then what it must not do) or `reader` (what
-`agentaudit query` and `agentaudit verify` do, then what they must not do).
+`writer` (what the sink does, then what it must not do), `reader` (what
+`agentaudit query` and `agentaudit verify` do, then what they must not do) or
+`api` (what the query API's account sees under each tenant scope).
 Prints one JSON object: each attempt's label and "ok", or the ClickHouse error
 code that refused it (or the exception, for anything else). A child process
 per step, because chDB runs one engine per process and the session user's
@@ -29,7 +30,7 @@ from agentaudit.sink.writer import BatchWriter, RetryPolicy
 from agentaudit.store import migrate
 
 DATABASE = "agentaudit"
-ACCOUNTS = ("admin", "writer", "analyst", "auditor")
+ACCOUNTS = ("admin", "writer", "analyst", "auditor", "api")
 
 
 def outcome(attempt: Callable[[], Any]) -> str:
@@ -139,6 +140,29 @@ def reader(client: Any, public_keys: dict[str, bytes]) -> dict[str, Any]:
     return out
 
 
+def api(client: Any) -> dict[str, Any]:
+    """What the query API's account sees per tenant scope (the scope rides in log_comment or the real setting)."""
+    out: dict[str, Any] = {}
+    for table in ("audit_records", "audit_seals", "agent_registry", "audit_rejections", "audit_incidents",
+                  "alert_deliveries", "api_reads"):
+        out[f"{table}, no scope"] = outcome(lambda t=table: client.query(f"SELECT count() FROM {DATABASE}.{t}"))
+    for scope in ("acme", "globex", "*", "globex,acme", ""):
+        counted: list[int] = []
+        out[f"records, scope {scope!r}"] = outcome(lambda s=scope: counted.append(int(client.query(
+            f"SELECT count() FROM {DATABASE}.audit_records", settings={"log_comment": s}).result_rows[0][0])))
+        out[f"records seen, scope {scope!r}"] = counted[0] if counted else None
+    out.update(statements(client, [
+        "SELECT count() FROM DB.api_keys",
+        "INSERT INTO DB.api_reads (read_id, key_id) VALUES ('r', 'k')",
+        "INSERT INTO DB.api_keys (key_id, change) VALUES ('k', 'created')",
+        "INSERT INTO DB.audit_records (event_id) VALUES ('x')",
+        "ALTER TABLE DB.api_reads DELETE WHERE 1",
+        "DROP TABLE DB.api_reads",
+        "SET allow_ddl = 1",
+    ]))  # fmt: skip
+    return out
+
+
 def main(argv: list[str]) -> None:
     step, data, config = argv[:3]
     client = clickhouse_connect.get_client(interface="chdb", path=data, chdb_options={"config-file": config})
@@ -147,6 +171,8 @@ def main(argv: list[str]) -> None:
             result = setup(client)
         elif step == "writer":
             result = writer(client)
+        elif step == "api":
+            result = api(client)
         else:
             keys = {k: bytes.fromhex(v) for k, v in json.loads(argv[3]).items()}
             result = reader(client, keys)

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 
+from agentaudit.api.server import ROW_POLICY_SETTING
 from tests.unit.deploy.clickhouse_support import grants_of, parse_grant, parse_users
 from tests.unit.deploy.compose_support import CLICKHOUSE_USERS_FILE, ROOT
 
@@ -33,6 +34,7 @@ pytestmark = pytest.mark.integration
 
 ACCESS_DENIED, QUERY_IS_PROHIBITED, READONLY, SETTING_CONSTRAINT_VIOLATION = "497", "392", "164", "452"
 ACCESS_STORAGE_READONLY = "495"
+UNKNOWN_SETTING = "115"
 
 Stored = tuple[Path, dict[str, Any], dict[str, Any]]  # data folder, setup report, writer report
 
@@ -51,10 +53,13 @@ BASE_USERS = """<clickhouse>
 """
 
 
-def session_config(folder: Path, account: str | None, readonly: str | None = None) -> Path:
+def session_config(folder: Path, account: str | None, readonly: str | None = None,
+                   scope_setting: str | None = None) -> Path:
     """An engine configuration whose session user stands in for `account` (None: full rights).
 
     `readonly` replaces the readers' readonly level in the copy, to show what another level would do.
+    `scope_setting` replaces the setting the api account's row filters read: chDB has no custom
+    settings (SQL_...), so the filters' logic is shown with a built-in string setting instead.
     """
     users_d = folder / "users.d"
     users_d.mkdir(parents=True)
@@ -62,6 +67,9 @@ def session_config(folder: Path, account: str | None, readonly: str | None = Non
     if readonly is not None:
         assert "<readonly>2</readonly>" in text
         text = text.replace("<readonly>2</readonly>", f"<readonly>{readonly}</readonly>")
+    if scope_setting is not None:
+        assert ROW_POLICY_SETTING in text
+        text = text.replace(ROW_POLICY_SETTING, scope_setting)
     (users_d / "agentaudit.xml").write_text(text)
     if account is None:
         rights = "<profile>default</profile><access_management>1</access_management>"
@@ -70,6 +78,10 @@ def session_config(folder: Path, account: str | None, readonly: str | None = Non
         grants = user.find("grants")
         assert grants is not None
         rights = f"<profile>{user.findtext('profile')}</profile>{ET.tostring(grants, encoding='unicode')}"
+        databases = user.find("databases")  # row filters
+        if databases is not None:
+            filters = ET.tostring(databases, encoding="unicode")
+            rights += filters if scope_setting is None else filters.replace(ROW_POLICY_SETTING, scope_setting)
     # Sorts after agentaudit.xml, so it re-adds the `default` that file removes.
     (users_d / "zz_session.xml").write_text(
         "<clickhouse><users><default><password/><networks><ip>::/0</ip></networks><quota>default</quota>"
@@ -83,7 +95,7 @@ def session_config(folder: Path, account: str | None, readonly: str | None = Non
 
 def run_session(step: str, data: Path, config: Path, *args: str) -> dict[str, Any]:
     # from_env needs every password variable to be set; the values do not matter here.
-    env = {**os.environ, **{f"CLICKHOUSE_{a}_PASSWORD": "unused" for a in ("ADMIN", "WRITER", "ANALYST", "AUDITOR")}}
+    env = {**os.environ, **{f"CLICKHOUSE_{a}_PASSWORD": "unused" for a in ("ADMIN", "WRITER", "ANALYST", "AUDITOR", "API")}}
     done = subprocess.run(
         [sys.executable, "-m", "tests.integration.account_session", step, str(data), str(config), *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
@@ -164,3 +176,28 @@ def test_the_session_stand_in_is_what_the_file_says(tmp_path: Path) -> None:
     assert grants_of(session) == grants_of(parse_users()[0]["writer"])
     assert session.findtext("profile") == "agentaudit_writer"
     assert (config.parent / "users.d" / "agentaudit.xml").read_bytes() == CLICKHOUSE_USERS_FILE.read_bytes()
+
+
+def test_the_api_account_sees_nothing_without_a_tenant_scope(stored: Stored, tmp_path: Path) -> None:
+    """The shipped filters, as ClickHouse loads them: a read without the scope setting fails, never sees all."""
+    data, _setup, _written = stored
+    seen = run_session("api", data, session_config(tmp_path, "api"))
+    for table in ("audit_records", "audit_seals", "agent_registry", "audit_rejections", "audit_incidents",
+                  "alert_deliveries", "api_reads"):
+        assert seen[f"{table}, no scope"] == UNKNOWN_SETTING, table
+    assert seen["SELECT count() FROM DB.api_keys"] == "ok", "keys are read to authenticate, before any scope"
+
+
+def test_the_api_account_sees_only_the_tenants_of_its_scope(stored: Stored, tmp_path: Path) -> None:
+    data, _setup, written = stored
+    seen = run_session("api", data, session_config(tmp_path, "api", scope_setting="log_comment"))
+    records = written["records"]  # every stored chain is tenant acme's
+    assert {s: seen[f"records seen, scope {s!r}"] for s in ("acme", "globex", "*", "globex,acme", "")} == \
+        {"acme": records, "globex": 0, "*": records, "globex,acme": records, "": 0}
+    for statement in ("INSERT INTO DB.api_reads (read_id, key_id) VALUES ('r', 'k')",
+                      "INSERT INTO DB.api_keys (key_id, change) VALUES ('k', 'created')"):
+        assert seen[statement] == "ok", statement
+    for statement in ("INSERT INTO DB.audit_records (event_id) VALUES ('x')", "ALTER TABLE DB.api_reads DELETE WHERE 1",
+                      "DROP TABLE DB.api_reads"):
+        assert seen[statement] == ACCESS_DENIED, statement
+    assert seen["SET allow_ddl = 1"] == QUERY_IS_PROHIBITED

@@ -1,4 +1,4 @@
-"""`agentaudit api`: serve the query API; `agentaudit api keys …` and `api reads` from the terminal."""
+"""`agentaudit api serve|keys|reads`: the query API, its keys and its access log from the terminal."""
 
 from __future__ import annotations
 
@@ -22,34 +22,39 @@ def _operator() -> str:
     return f"cli:{getpass.getuser()}@{socket.gethostname()}"
 
 
-@click.group("api", invoke_without_command=True)
-@click.option("--host", help="Listen address (default AGENTAUDIT_API_HOST).")
-@click.option("--port", type=int, help="Port (default AGENTAUDIT_API_PORT).")
-@click.pass_context
-def api(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """The HTTP query API for analysts, auditors and admins (OpenAPI at /v1/openapi.json).
-
-    Without a subcommand, serves: actions by time window and filters with
-    cursor pages, one action's chain of custody with its inclusion proof,
-    sessions, incidents (and their handling), agents with registry history,
-    the access log and API keys. Every request needs an API key with a role
-    (admin, analyst, auditor, agent) and a tenant scope; every request,
-    answered or refused, is recorded in the access log.
+@click.group("api")
+def api() -> None:
+    """The HTTP query API for analysts, auditors and admins: serve it, manage its keys, read its access log.
 
     \b
     First key (an admin's, while the API is not running on an embedded database):
       agentaudit api keys create --name ops-admin --role admin --tenant '*'
-    then, with the API up:
+    then:
+      agentaudit api serve
       curl -H "Authorization: Bearer aak_..." localhost:8480/v1/whoami
+    """
+
+
+@api.command("serve")
+@click.option("--host", help="Listen address (default AGENTAUDIT_API_HOST).")
+@click.option("--port", type=int, help="Port (default AGENTAUDIT_API_PORT).")
+@click.pass_obj
+def serve(settings: Settings, host: str | None, port: int | None) -> None:
+    """Serve the query API (OpenAPI at /v1/openapi.json).
+
+    Actions by time window and filters with cursor pages, one action's chain
+    of custody with its inclusion proof, sessions, incidents (and their
+    handling), agents with registry history, the access log and API keys.
+    Every request needs an API key with a role (admin, analyst, auditor,
+    agent) and a tenant scope; every request, answered or refused, is
+    recorded in the access log.
 
     With the embedded database the API holds the folder (like the sink): run
     it against a ClickHouse server beside a running pipeline. It serves plain
     HTTP unless AGENTAUDIT_API_TLS_CERT/_KEY are set: put it behind TLS
     anywhere but a laptop. Stops on SIGTERM or Ctrl-C.
     """
-    if ctx.invoked_subcommand is None:
-        settings: Settings = ctx.obj
-        _serve(settings.with_changes(**{k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}))
+    _serve(settings.with_changes(**{k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}))
 
 
 def _serve(settings: Settings) -> None:

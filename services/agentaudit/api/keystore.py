@@ -107,8 +107,9 @@ def validate_grant(role: Role, tenants: tuple[str, ...], agent_id: str) -> None:
             raise ConfigError("an agent key emits for exactly one agent of one tenant: give --agent and one --tenant")
     elif agent_id:
         raise ConfigError("only agent keys are bound to an agent")
-    if any(not t or len(t) > 256 for t in tenants):
-        raise ConfigError("tenant ids are 1 to 256 characters")
+    if any(not t or len(t) > 256 or "," in t for t in tenants):
+        # A comma would split one tenant into two in the server's row filters (SQL_agentaudit_tenants).
+        raise ConfigError("tenant ids are 1 to 256 characters, without commas")
 
 
 class KeyStore:

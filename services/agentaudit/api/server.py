@@ -42,6 +42,8 @@ from agentaudit.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# Read by the api account's row filters (deploy/clickhouse/users.d/agentaudit.xml).
+ROW_POLICY_SETTING = "SQL_agentaudit_tenants"
 # Integer microsecond values under these names are shown as ISO-8601 times.
 TIME_FIELDS = frozenset({"ingest_time", "agent_time", "approval_decided_at", "decided_at", "valid_from",
                          "registered_at", "first_seen", "last_seen", "changed_at", "since", "until"})
@@ -147,9 +149,11 @@ class QueryApi:
         # What was asked, as sent, until it parses: a refused request is recorded with it too.
         read.query = {name: query.getall(name) for name in set(query.keys())}
         try:
+            self._scope_rows(client, "")  # nothing, until a key says which tenants
             caller = self._authenticate(client, authorization)
             read.key_id, read.key_name, read.role, read.tenants = (caller.key_id, caller.name, caller.role.value,
                                                                    caller.tenants)
+            self._scope_rows(client, ",".join(caller.tenants))
             if route.permission is not None:
                 caller.require(route.permission)
             args = parse_query(route.params, query, path)
@@ -187,6 +191,15 @@ class QueryApi:
             return 503, {"error": "the request could not be recorded in the access log, so it is not answered; "
                                   "retry later"}
         return status, payload
+
+    def _scope_rows(self, client: Client, tenants: str) -> None:
+        """The tenant scope the server's row filters apply to this client's next queries (api account).
+
+        Set on the client, so it rides on every query the request makes,
+        whichever module builds it; '' matches no tenant.
+        """
+        if self.settings.api_row_policies:
+            client.set_client_setting(ROW_POLICY_SETTING, tenants)
 
     def _authenticate(self, client: Client, authorization: str) -> Caller:
         scheme, _, token = authorization.partition(" ")

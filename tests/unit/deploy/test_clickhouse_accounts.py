@@ -45,8 +45,11 @@ AUDIT_TABLES = frozenset(COLUMNS) | {REGISTRY_TABLE}
 
 ADMIN = "admin"
 # Which account each agentaudit command runs as in docker-compose.yml.
-ACCOUNT_FOR_COMMAND = {"db migrate": ADMIN, "sink": "writer", "query": "analyst", "verify": "auditor"}
+ACCOUNT_FOR_COMMAND = {"db migrate": ADMIN, "sink": "writer", "query": "analyst", "verify": "auditor", "api serve": "api"}
 READERS = ("analyst", "auditor")
+API = "api"
+# The query API's own bookkeeping: it inserts into these and reads them.
+API_TABLES = frozenset({"api_keys", "api_reads"})
 # Every privilege an account other than the admin may hold. A whitelist, not a
 # list of forbidden words: ALTER, CREATE, DROP, TRUNCATE, OPTIMIZE, ALL, ... and
 # any privilege ClickHouse adds later fail here.
@@ -93,7 +96,7 @@ def test_the_grant_reader_reads_column_grants_and_refuses_what_it_does_not_know(
 
 
 def test_every_account_but_admin_lists_plain_grants_of_select_or_insert(users: dict[str, ET.Element]) -> None:
-    assert set(users) == {ADMIN, "writer", *READERS}
+    assert set(users) == {ADMIN, "writer", *READERS, API}
     for name, user in users.items():
         if name == ADMIN:
             continue
@@ -109,6 +112,8 @@ def test_only_admin_manages_accounts_and_it_holds_no_grants(users: dict[str, ET.
     assert users[ADMIN].find("grants") is None, "admin's rights come from having no <grants> (with access_management)"
     for name, user in users.items():
         for key in ("named_collection_control", "show_named_collections", "allow_databases", "databases"):
+            if key == "databases" and name == API:
+                continue  # row filters, which only narrow: test_the_api_reads_only_its_callers_tenants
             assert user.find(key) is None, f"{name}: {key} widens or bypasses the grants"
 
 
@@ -242,6 +247,49 @@ def test_readers_have_a_readonly_profile_whose_limits_they_cannot_lift(
             low, high = int(bounds.findtext("min") or 0), int(bounds.findtext("max") or 0)
             # 0 means unlimited, so the minimum must exclude it.
             assert 1 <= low <= value <= high, f"{name}: {setting}={value} outside [{low}, {high}] or 0 allowed"
+
+
+# --- the query API ---------------------------------------------------------------
+
+
+def test_the_api_reads_the_audit_tables_and_writes_only_its_keys_and_access_log(
+    users: dict[str, ET.Element], profiles: dict[str, ET.Element], database: str
+) -> None:
+    expected = {Grant("SELECT", None, database, t) for t in AUDIT_TABLES | API_TABLES}
+    expected |= {Grant("INSERT", None, database, t) for t in API_TABLES}
+    assert grants_of(users[API]) == expected
+    profile = profiles[users[API].findtext("profile") or ""]
+    assert profile.findtext("allow_ddl") == "0"
+    for setting in ("max_execution_time", "max_memory_usage"):
+        bounds = profile.find(f"constraints/{setting}")
+        assert bounds is not None and int(bounds.findtext("min") or 0) >= 1, f"api: {setting} unpinned or unlimited"
+
+
+def test_the_api_reads_only_its_callers_tenants(users: dict[str, ET.Element], database: str) -> None:
+    """Every table the API reads that names tenants has a row filter on the scope the API sends per request."""
+    from agentaudit.api.server import ROW_POLICY_SETTING
+
+    tables = users[API].find(f"databases/{database}")
+    assert tables is not None, "the api account has no row filters"
+    filters = {t.tag: (t.findtext("filter") or "") for t in tables}
+    assert all(len(list(t)) == 1 and t[0].tag == "filter" for t in tables), "only <filter> narrows rows"
+    tenanted = (AUDIT_TABLES | {"api_reads"})
+    assert set(filters) == tenanted, "api_keys is read to authenticate, before the tenant scope is known"
+    for table, expression in filters.items():
+        assert f"getSetting('{ROW_POLICY_SETTING}')" in expression, table
+        assert ("tenants" if table == "api_reads" else "tenant_id") in expression, table
+
+
+def test_compose_runs_the_api_with_row_policies_on_a_server_that_allows_its_setting() -> None:
+    compose = load_compose()["services"]
+    assert environment(compose["api"]).get("AGENTAUDIT_API_ROW_POLICIES") == "true"
+    server = next(s for s in compose.values() if str(s.get("image", "")).startswith("clickhouse/clickhouse-server:"))
+    mounts = {(ROOT / source).resolve(): target for kind, source, target in volume_mounts(server) if kind == "bind"}
+    custom = ROOT / "deploy" / "clickhouse" / "config.d" / "custom-settings.xml"
+    assert mounts.get(custom) == "/etc/clickhouse-server/config.d/custom-settings.xml"
+    prefixes = ET.parse(custom).getroot().findtext("custom_settings_prefixes") or ""
+    from agentaudit.api.server import ROW_POLICY_SETTING
+    assert any(ROW_POLICY_SETTING.startswith(p.strip()) for p in prefixes.split(",") if p.strip())
 
 
 # --- docker-compose.yml ----------------------------------------------------------
