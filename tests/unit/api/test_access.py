@@ -59,3 +59,33 @@ def test_a_cursor_is_bound_to_its_filters_and_carries_its_window() -> None:
         page_sql("db", ActionQuery(NOW, NOW + timedelta(hours=1), {"agent": ("b",)}, cursor=cursor))
     with pytest.raises(BadCursor):
         page_sql("db", ActionQuery(NOW, NOW + timedelta(hours=1), cursor="not-a-cursor"))
+
+
+class _Recorder:
+    """Records the settings the API puts on its ClickHouse client."""
+
+    def __init__(self) -> None:
+        self.settings: dict[str, str] = {}
+
+    def set_client_setting(self, key: str, value: str) -> None:
+        self.settings[key] = value
+
+
+def test_with_row_policies_each_request_carries_its_keys_tenants_to_the_server() -> None:
+    from agentaudit.api.server import ROW_POLICY_SETTING, QueryApi
+    from agentaudit.errors import ConfigError
+    from agentaudit.settings import Settings
+
+    on = Settings(clickhouse_dsn="http://api:pw@clickhouse:8123", api_row_policies=True)
+    api = QueryApi(on, 1, None, lambda _entry: None)
+    client = _Recorder()
+    api._scope_rows(client, "acme,acme-eu")  # type: ignore[arg-type]
+    assert client.settings == {ROW_POLICY_SETTING: "acme,acme-eu"}
+    api.close()
+    off = QueryApi(Settings(clickhouse_dsn="http://api:pw@clickhouse:8123"), 1, None, lambda _entry: None)
+    quiet = _Recorder()
+    off._scope_rows(quiet, "acme")  # type: ignore[arg-type]
+    assert quiet.settings == {}
+    off.close()
+    with pytest.raises(ConfigError, match="needs a ClickHouse server"):
+        Settings(api_row_policies=True)
