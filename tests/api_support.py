@@ -35,16 +35,16 @@ class Http:
         self.base = base
 
     def call(self, method: str, path: str, key: str | None = None, params: Any = None,
-             body: Any = None, raw_auth: str | None = None) -> Reply:
+             body: Any = None, raw_auth: str | None = None, raw: bytes | None = None) -> Reply:
         url = self.base + urllib.parse.quote(path) + (("?" + urllib.parse.urlencode(params, doseq=True)) if params else "")
-        data = json.dumps(body).encode() if body is not None else None
+        data = raw if raw is not None else json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
         if raw_auth is not None:
             request.add_header("Authorization", raw_auth)
         elif key is not None:
             request.add_header("Authorization", f"Bearer {key}")
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", "application/octet-stream" if raw is not None else "application/json")
         try:
             with urllib.request.urlopen(request, timeout=30) as response:
                 return Reply(response.status, json.loads(response.read()), dict(response.headers))

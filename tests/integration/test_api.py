@@ -329,3 +329,64 @@ def test_openapi_documents_every_route_and_parameter_the_server_takes(env: Env) 
         assert {p["name"] for p in operation["parameters"]} == {p.name for p in route.params}
     typo = env.http.get("/v1/actions", env.keys["analyst"], since=SINCE, agent_id="agent-0")
     assert typo.status == 400 and "unknown parameter 'agent_id'" in typo.error
+
+
+def test_agent_keys_emit_their_own_agents_actions_over_http_and_nothing_else(env: Env, settings: Settings) -> None:
+    from confluent_kafka import Consumer
+
+    from agentaudit.admin import ensure_topics
+    from agentaudit.topics import Topic
+    from tests.avro_support import action
+    from tests.identity_support import signed
+
+    ensure_topics(settings, settings.kafka_bootstrap)
+    value = codec.encode("AgentAction", signed(action(event_id=event_id(777), agent_id="agent-0", tenant_id="acme")))
+    sent = env.http.call("POST", "/v1/actions", env.keys["agent"], raw=value)
+    assert sent.status == 202, sent.body
+    assert sent.body["event_id"] == event_id(777)
+    other = codec.encode("AgentAction", signed(action(event_id=event_id(778), agent_id="agent-1", tenant_id="acme")))
+    refused = env.http.call("POST", "/v1/actions", env.keys["agent"], raw=other)
+    assert refused.status == 403 and "not for agent-1" in refused.error
+    assert env.http.call("POST", "/v1/actions", env.keys["analyst"], raw=value).status == 403
+    garbage = env.http.call("POST", "/v1/actions", env.keys["agent"], raw=b"\x00not avro")
+    assert garbage.status == 400 and "not an AgentAction" in garbage.error
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}check",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([settings.topic(Topic.ACTIONS)])
+    found = []
+    try:
+        for _ in range(60):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                found.append((message.key(), message.value()))
+                break
+    finally:
+        consumer.close()
+    assert found == [(b"agent-0", value)], "delivered byte for byte, keyed by its agent"
+
+
+def test_analysts_handle_incidents_as_their_key(env: Env, settings: Settings) -> None:
+    from confluent_kafka import Consumer
+
+    from agentaudit.admin import ensure_topics
+    from agentaudit.topics import Topic
+
+    ensure_topics(settings, settings.kafka_bootstrap)
+    acked = env.http.post(f"/v1/incidents/{env.incident_id}/ack", env.keys["analyst"], {"note": "on it", "owner": "dana"})
+    assert acked.status == 202, acked.body
+    assert acked.body["actor"] == f"analyst (key {env.key_ids['analyst']}, analyst)"
+    assert env.http.post(f"/v1/incidents/{env.incident_id}/resolve", env.keys["analyst"], {}).status == 409
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}check",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([settings.topic(Topic.INCIDENTS)])
+    entries = []
+    try:
+        for _ in range(60):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                entries.append(codec.decode("Incident", message.value()))
+                break
+    finally:
+        consumer.close()
+    assert [(e["change"], e["actor"], e["owner"], e["note"]) for e in entries] == \
+        [("acknowledged", acked.body["actor"], "dana", "on it")]

@@ -53,7 +53,8 @@ def _operation(route: Route) -> dict[str, Any]:
         "security": [{"apiKey": []}],
     }
     if route.body is not None:
-        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": route.body}}}
+        kind = "application/octet-stream" if route.raw_body else "application/json"
+        operation["requestBody"] = {"required": True, "content": {kind: {"schema": route.body}}}
     return operation
 
 

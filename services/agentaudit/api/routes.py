@@ -33,6 +33,8 @@ class Context:
     caller: Caller
     public_keys_document: Mapping[str, Any] | None
     publish_incident_entry: Callable[[dict[str, Any]], None]
+    deliver_action: Callable[[str, str, bytes], Any]  # (agent id, event id, bytes) -> ingest.Delivered
+    raw_body: bytes = b""
 
     @property
     def database(self) -> str:
@@ -60,6 +62,7 @@ class Route:
     body: dict[str, Any] | None = None  # JSON schema of the request body
     tag: str = "audit"
     status: int = 200  # of a successful answer
+    raw_body: bool = False  # the body is bytes (an Avro action), not JSON
 
 
 # --- parameters shared by several routes --------------------------------------------------------------------------
@@ -240,6 +243,16 @@ _REVOKE_BODY = {
 }
 
 
+def emit_action(ctx: Context, _args: dict[str, Any], _body: dict[str, Any]) -> Answer:
+    from agentaudit.api.ingest import check_sender
+    from agentaudit.codec.factory import make_codec
+
+    agent, event_id = check_sender(ctx.caller, make_codec(ctx.settings), ctx.raw_body)
+    delivered = ctx.deliver_action(agent, event_id, ctx.raw_body)
+    return Answer({"event_id": delivered.event_id, "topic": delivered.topic, "partition": delivered.partition,
+                   "offset": delivered.offset}, rows=1)
+
+
 def whoami(ctx: Context, _args: dict[str, Any], _body: dict[str, Any]) -> Answer:
     from agentaudit.api.access import GRANTS
 
@@ -273,6 +286,13 @@ ROUTES: tuple[Route, ...] = (
               LIMIT,
               Param("cursor", "next_cursor of the previous page."),
           )),
+    Route("POST", "/v1/actions", "Emit an action (agent keys)",
+          "The action exactly as the Emitter encodes it (Avro in the pipeline's encoding, signed with the agent's "
+          "own key), as application/octet-stream. The key must be an agent key for the action's agent and tenant; "
+          "the bytes go to agent.actions unchanged, and the processor validates and attributes them like any "
+          "other (a bad signature ends in audit.rejected). Answers once the broker has the action.",
+          Permission.EMIT, emit_action, body={"type": "string", "format": "binary"}, tag="ingest", status=202,
+          raw_body=True),
     Route("GET", "/v1/actions/{event_id}/trace", "One action's chain of custody",
           "Principal, agent identity (the registry entry in effect and who approved it), policy decision, approval, "
           "execution, outcome, detection, related actions of the same request, incidents with their timelines, "

@@ -28,6 +28,7 @@ from clickhouse_connect.driver.client import Client
 
 from agentaudit import metrics
 from agentaudit.api.access import AccessDenied, Caller
+from agentaudit.api.ingest import ActionRelay
 from agentaudit.api.keystore import KeyStore, Unauthenticated
 from agentaudit.api.openapi import document
 from agentaudit.api.params import BadRequest, parse_query
@@ -78,7 +79,7 @@ class Refused(Exception):
 
 def _check_body(route: Route, body: Any) -> dict[str, Any]:
     """The body as a dict, checked against the route's schema's fields and types (the shape, not semantics)."""
-    if route.body is None:
+    if route.body is None or route.raw_body:
         return {}
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
@@ -116,6 +117,7 @@ class QueryApi:
         self._lock = threading.Lock()
         self.public_keys_document = public_keys_document
         self.publish_incident_entry = publish_incident_entry
+        self._relay: ActionRelay | None = None
 
     def _client(self) -> Client:
         client: Client | None = getattr(self._local, "client", None)
@@ -132,6 +134,8 @@ class QueryApi:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
+        if self._relay is not None:
+            self._relay.close()
         for client in self._clients:
             client.close()
 
@@ -160,7 +164,8 @@ class QueryApi:
             fields = _check_body(route, body)
             read.query = jsonable({**{k: v for k, v in args.items() if v not in (None, ())},
                                    **{k: v for k, v in fields.items() if k in RECORDED_BODY_FIELDS}})
-            context = Context(client, self.settings, caller, self.public_keys_document, self.publish_incident_entry)
+            context = Context(client, self.settings, caller, self.public_keys_document, self.publish_incident_entry,
+                              self._deliver_action, body if isinstance(body, bytes) else b"")
             answer = route.handler(context, args, fields)
             status, payload, read.rows = route.status, answer.body, answer.rows
         except Refused as exc:
@@ -191,6 +196,17 @@ class QueryApi:
             return 503, {"error": "the request could not be recorded in the access log, so it is not answered; "
                                   "retry later"}
         return status, payload
+
+    def _deliver_action(self, agent_id: str, event_id: str, value: bytes) -> Any:
+        """Hands an agent's action to agent.actions (the producer is made on first use: reads need no Kafka)."""
+        from agentaudit.api.ingest import ActionRelay
+        from agentaudit.dev.kafka import resolve_bootstrap
+
+        with self._lock:
+            if self._relay is None:
+                self._relay = ActionRelay(self.settings, resolve_bootstrap(self.settings))
+            relay = self._relay
+        return relay.deliver(agent_id, event_id, value)
 
     def _scope_rows(self, client: Client, tenants: str) -> None:
         """The tenant scope the server's row filters apply to this client's next queries (api account).
@@ -224,7 +240,9 @@ async def _json_errors(request: web.Request, handler: Callable[[web.Request], An
 
 
 def build_app(api: QueryApi) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_json_errors])
+    # Actions may be as large as the processor accepts; JSON bodies are checked field by field.
+    app = web.Application(client_max_size=max(MAX_BODY_BYTES, api.settings.max_action_bytes),
+                          middlewares=[_json_errors])
     spec = json.dumps(document(), indent=1)
 
     async def openapi(_request: web.Request) -> web.Response:
@@ -246,7 +264,9 @@ def _handler(api: QueryApi, route: Route) -> Callable[[web.Request], Any]:
                     remote=request.remote or "", route=route.path)
         started = time.perf_counter()
         body: Any = None
-        if route.body is not None:
+        if route.raw_body:
+            body = await request.read()
+        elif route.body is not None:
             try:
                 body = await request.json() if request.can_read_body else {}
             except (ValueError, UnicodeDecodeError):
