@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -13,9 +11,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from aiohttp import web
-
-from agentaudit.api.server import QueryApi, build_app
+from agentaudit.api.server import QueryApi, serving
 from agentaudit.settings import Settings
 
 
@@ -65,18 +61,8 @@ def running_api(settings: Settings, public_keys_document: dict[str, Any] | None 
     from agentaudit.incident.publish import publish_entry
 
     api = QueryApi(settings, 2, public_keys_document, publish or (lambda entry: publish_entry(settings, entry)))
-    loop = asyncio.new_event_loop()
-    runner = web.AppRunner(build_app(api))
-    loop.run_until_complete(runner.setup())
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    loop.run_until_complete(site.start())
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    thread = threading.Thread(target=loop.run_forever, daemon=True)
-    thread.start()
     try:
-        yield Http(f"http://127.0.0.1:{port}")
+        with serving(api) as base:
+            yield Http(base)
     finally:
-        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(30)
         api.close()

@@ -17,8 +17,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -283,3 +284,27 @@ def _handler(api: QueryApi, route: Route) -> Callable[[web.Request], Any]:
         return web.Response(text=json.dumps(jsonable(payload)), status=status, content_type="application/json",
                             headers=headers)
     return handle
+
+
+@contextmanager
+def serving(api: QueryApi, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """The API on host:port (0: a free port) in a background thread until the block ends; yields its base URL.
+
+    For a process that serves the API beside its own work (the demo, tests);
+    `agentaudit api serve` runs it in the foreground instead.
+    """
+    loop = asyncio.new_event_loop()
+    runner = web.AppRunner(build_app(api))
+    loop.run_until_complete(runner.setup())
+    site = web.TCPSite(runner, host, port)
+    loop.run_until_complete(site.start())
+    bound = runner.addresses[0][1]
+    thread = threading.Thread(target=loop.run_forever, name="api-http", daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{bound}"
+    finally:
+        asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(30)
+        loop.close()

@@ -206,6 +206,10 @@ def run_demo(settings: Settings, plan: DemoPlan, echo: Echo) -> dict[str, Any]:
         receiver.close()
         restore_kafka()
     result = _summarize(settings, started, driver.expected)
+    if kill_switch.get("event_id"):
+        from agentaudit.demo.walkthrough import audit_the_refund
+
+        result["api"] = audit_the_refund(settings, ROGUE.tenant_id, kill_switch["event_id"])
     result["incidents"] = incidents
     result["alerts_received"] = receiver.by_severity()
     result["kill_switch"] = kill_switch
@@ -238,8 +242,8 @@ def rogue_agent(settings: Settings, bootstrap: str, signer: Signer, driver: Driv
         session = emitter.session(Principal("user", ROGUE.principals[0]))
         denied = {"decision": "deny", "policy_id": "refund-limits", "policy_version": "4",
                   "reason": "refunds over 500 EUR need a human"}
-        session.emit("tool_call", tool="payments.refund", resource="payments://refunds/9131",
-                     parameters={"amount_eur": 4800}, policy=denied, outcome="success")
+        outcome["event_id"] = session.emit("tool_call", tool="payments.refund", resource="payments://refunds/9131",
+                                           parameters={"amount_eur": 4800}, policy=denied, outcome="success")
         driver.expected["recorded"] += 1
         echo(f"rogue: {ROGUE.agent_id} ran a refund its policy denied; waiting for containment…")
         # agent.control is read from its start: earlier runs' suspensions are history. This
@@ -316,9 +320,11 @@ def _summarize(settings: Settings, since: datetime, expected: Counter[str]) -> d
 
 
 def exit_ok(result: dict[str, Any]) -> bool:
-    """Everything accounted for, verified, alerted and contained."""
+    """Everything accounted for, verified, alerted and contained, and the auditor's trace proved."""
     ks = result["kill_switch"]
-    return bool(result["complete"] and result["alerts_received"] and ks.get("suspended") and ks.get("stopped"))
+    walked = result.get("api", {})
+    return bool(result["complete"] and result["alerts_received"] and ks.get("suspended") and ks.get("stopped")
+                and walked.get("proof_verified"))
 
 
 def report(result: dict[str, Any], home: str) -> str:
@@ -347,6 +353,17 @@ def report(result: dict[str, Any], home: str) -> str:
     if ks:
         lines.append(f"  containment: {ks['agent_id']} suspended {'yes' if ks['suspended'] else 'NO'}, runtime "
                      f"stopped by the kill switch {'yes' if ks['stopped'] else 'NO'} (then reinstated, audited)")
+    walked = result.get("api")
+    if walked:
+        policy = walked["policy"]
+        lines.append(
+            f"  query API, as an auditor (key {walked['key_id']}): the rogue refund {walked['event_id']} — principal "
+            f"{walked['principal']} → policy {policy['policy_id']} v{policy['policy_version']} said "
+            f"{policy['decision']} → outcome {walked['outcome']} → incidents "
+            + (", ".join(f"{rule} ({status})" for rule, status in walked["incidents"]) or "none")
+            + f" → chain position {walked['chain_position']}, seal {walked['seal']}, inclusion proof "
+            + ("verified" if walked["proof_verified"] else f"NOT verified: {walked['problem']}")
+            + f"; {walked['reads_recorded']} of its reads already in the access log")
     v = result["verify"]
     lines.append(
         f"  verify: {v['records']} records in {v['agents']} agent chains, {v['seals']} signed seals, "
@@ -368,6 +385,7 @@ def report(result: dict[str, Any], home: str) -> str:
         f"  {prefix}./run verify --agent billing-agent-2",
         f"  {prefix}./run incidents list --since -1h",
         f"  {prefix}./run rules list",
+        f"  {prefix}./run api keys create --name me --role analyst --tenant acme   # then: ./run api serve",
     ]
     return "\n".join(lines)
 
