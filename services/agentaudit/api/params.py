@@ -15,8 +15,10 @@ from agentaudit.errors import ConfigError
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.query.timeparse import parse_time
 
-MAX_VALUE_LENGTH = 1024
-MAX_REPEATS = 100
+# Ids and names are short; the bounds keep every request the document allows
+# within the server's request-line limit (server.HANDLER_ARGS).
+MAX_VALUE_LENGTH = 256
+MAX_REPEATS = 20
 
 
 class BadRequest(ConfigError):
@@ -50,7 +52,7 @@ class Param:
             one["minimum"] = self.minimum
         if self.maximum is not None:
             one["maximum"] = self.maximum
-        if self.kind == "string":
+        if self.kind in ("string", "time"):
             one["maxLength"] = MAX_VALUE_LENGTH
         if self.default is not None and not self.repeated:
             one["default"] = self.default

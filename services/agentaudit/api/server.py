@@ -44,6 +44,11 @@ from agentaudit.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024
+# aiohttp refuses request lines over 8 KiB with a plain-text 400 before any
+# handler runs; the largest request the OpenAPI document allows (every
+# repeatable filter at params.MAX_REPEATS values of params.MAX_VALUE_LENGTH
+# characters, percent-encoded) must still reach the handlers.
+HANDLER_ARGS = {"max_line_size": 1 << 20, "max_field_size": 16 * 1024}
 # Read by the api account's row filters (deploy/clickhouse/users.d/agentaudit.xml).
 ROW_POLICY_SETTING = "SQL_agentaudit_tenants"
 # Integer microsecond values under these names are shown as ISO-8601 times.
@@ -243,7 +248,7 @@ async def _json_errors(request: web.Request, handler: Callable[[web.Request], An
 def build_app(api: QueryApi) -> web.Application:
     # Actions may be as large as the processor accepts; JSON bodies are checked field by field.
     app = web.Application(client_max_size=max(MAX_BODY_BYTES, api.settings.max_action_bytes),
-                          middlewares=[_json_errors])
+                          middlewares=[_json_errors], handler_args=HANDLER_ARGS)
     spec = json.dumps(document(), indent=1)
 
     async def openapi(_request: web.Request) -> web.Response:
