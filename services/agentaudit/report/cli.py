@@ -47,8 +47,10 @@ def report_command(settings: Settings, since: str, until: str, tenants: tuple[st
       CC7.4        incidents contained, agents suspended (by the containment service or people), reinstated
       CC8.1        registry changes with approvers; policy and model versions agents acted under
       Retention    each table's TTL against the 365-day floor, its oldest row, recorded TTL changes
-      PI           `agentaudit verify` over the window's chains and seals; completeness: accepted against
-                   rejected inputs by reason (chart), sessions with missing sequence numbers, seal coverage
+      PI           `agentaudit verify` over the window's chains and seals, with the window's end as the
+                   horizon by which every chain must be sealed (as `verify --until`); completeness: accepted
+                   against rejected inputs by reason (chart), sessions with missing sequence numbers, seal
+                   coverage
       Access       who read audit data through the query API (api_reads)
 
     \b

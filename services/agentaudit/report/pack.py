@@ -15,7 +15,6 @@ their own, so `agentaudit verify --bundle DIR` checks a pack offline.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -25,16 +24,20 @@ from typing import Any
 from agentaudit.chain.seal import SealSigner
 from agentaudit.evidence.export import prepare_directory
 from agentaudit.evidence.manifest import file_sha256, manifest_bytes, sign_manifest
+from agentaudit.report.formats import (
+    KEYS_FILE,
+    MANIFEST_FILE,
+    PACK_FORMAT,
+    REPORT_HTML,
+    REPORT_JSON,
+    REPORT_PDF,
+    SIGNATURE_FILE,
+)
 from agentaudit.report.gather import Gathered
 from agentaudit.report.render_html import render_html
 from agentaudit.report.render_pdf import render_pdf
 
-PACK_FORMAT = "agentaudit-report-pack/v1"
 FORMATS = ("html", "pdf", "json")
-REPORT_JSON, REPORT_HTML, REPORT_PDF, KEYS_FILE = "report.json", "report.html", "report.pdf", "public-keys.json"
-MANIFEST_FILE, SIGNATURE_FILE = "manifest.json", "manifest.sig"
-FILE_NAME = re.compile(r"^(report\.(json|html|pdf)|public-keys\.json|samples/[A-Za-z0-9][A-Za-z0-9._-]*\.proof\.json)$")
-"""Every name a pack may list: a verifier opens nothing else, so a manifest cannot point it outside the pack."""
 
 
 def parse_formats(values: Iterable[str]) -> tuple[str, ...]:

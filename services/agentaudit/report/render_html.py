@@ -66,7 +66,7 @@ def _cover(document: dict[str, Any]) -> str:
         ("Tenants", esc(", ".join(window["tenants"])) if window["tenants"] else "all"),
         ("Database", esc(document["database"])),
         ("Generated", f"{when(document['generated_at'])} by agentaudit {esc(document['generator']['version'])}"),
-        ("Sample", f"{esc(s['sample']['n'])} actions, seed {esc(s['sample']['seed'])}"),
+        ("Sample", f"{esc(s['sample']['n'])} actions, seed {esc(str(s['sample']['seed']))}"),
     ]
     meta = "".join(f"<tr><td>{esc(k)}</td><td>{v}</td></tr>" for k, v in rows)
     contents = "".join(f'<li><a href="#{key}">{esc(criterion)} — {esc(title)}</a></li>'
@@ -314,10 +314,11 @@ def _chain(c: dict[str, Any]) -> str:
     seal = custody["seal"] or {}
     steps = [
         ("principal", f'{esc(c["principal"]["type"])}:{esc(c["principal"]["id"])}'),
-        ("agent identity", f'{esc(c["agent"]["agent_id"])}, key {esc(c["agent"]["key_id"])}; registry entry '
-                           f'{esc(registry.get("position"))} ({esc(registry.get("change"))}, status '
-                           f'{esc(registry.get("status"))}) by {esc(registry.get("actor"))}, approved by '
-                           f'{esc(registry.get("approver"))}'),
+        ("agent identity", f'{esc(c["agent"]["agent_id"])}, key {esc(c["agent"]["key_id"])}; '
+                           + (f'registry entry {esc(registry["position"])} ({esc(registry["change"])}, status '
+                              f'{esc(registry["status"])}) by {esc(registry["actor"])}, approved by '
+                              f'{esc(registry["approver"])}' if registry
+                              else "<b>no registry entry in effect at the action's time</b>")),
         ("policy decision", f'{esc(c["policy_decision"]["decision"])} — policy {esc(c["policy_decision"]["policy_id"])} '
                             f'v{esc(c["policy_decision"]["policy_version"])}: {esc(c["policy_decision"]["reason"])}'),
         ("approval", f'{esc(approval.get("decision"))} by {esc((approval.get("approver") or {}).get("id"))} '

@@ -23,7 +23,7 @@ from agentaudit.errors import AgentAuditError
 from agentaudit.evidence.manifest import file_sha256, signature_problem
 from agentaudit.evidence.proof import verify_proof
 from agentaudit.keyring.keys import parse_public_keys, verify_signature
-from agentaudit.report.pack import FILE_NAME, KEYS_FILE, MANIFEST_FILE, PACK_FORMAT, REPORT_JSON, SIGNATURE_FILE
+from agentaudit.report.formats import FILE_NAME, KEYS_FILE, MANIFEST_FILE, PACK_FORMAT, REPORT_JSON, SIGNATURE_FILE
 from agentaudit.verify.checks import Finding
 
 PACK = ""  # agent_id of findings about the pack's files
