@@ -10,6 +10,7 @@ and a second tenant, globex, that `--tenant acme` must leave out.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,15 +83,13 @@ def _action(n: int) -> dict[str, Any]:
 
 def _incidents(client: Client, database: str) -> None:
     db = quote_identifier(database)
+    offsets = itertools.count()
 
     def insert(entry: dict[str, Any]) -> None:
         raw = codec.encode("Incident", entry)
-        client.insert(f"{db}.{INCIDENTS_TABLE}", [incident_row(codec.decode("Incident", raw), raw,
-                                                               "audit.incidents", 0, insert.offset)],  # type: ignore[attr-defined]
-                      column_names=list(COLUMNS[INCIDENTS_TABLE]))
-        insert.offset += 1  # type: ignore[attr-defined]
+        row = incident_row(codec.decode("Incident", raw), raw, "audit.incidents", 0, next(offsets))
+        client.insert(f"{db}.{INCIDENTS_TABLE}", [row], column_names=list(COLUMNS[INCIDENTS_TABLE]))
 
-    insert.offset = 0  # type: ignore[attr-defined]
     hit = {"event_id": event_id(4), "agent_id": "agent-0", "tenant_id": "acme", "session_id": "s",
            "principal": {"type": "user", "id": "alice"}, "action_type": "tool_call", "tool": "billing.refund",
            "resource": None}
