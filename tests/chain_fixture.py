@@ -9,14 +9,15 @@ run in seconds on real stored bytes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from clickhouse_connect.driver.client import Client
 from confluent_kafka import Producer
 
 from agentaudit.codec import SingleObjectCodec
-from agentaudit.process.app import BatchHandler
+from agentaudit.process.app import BatchHandler, load_rules
 from agentaudit.process.chaining import ChainStage
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.validate import LOG_APPEND_TIME, Input
@@ -61,10 +62,13 @@ class Stored:
 def store_chains(
     client: Client, database: str, *, agents: int = 3, records: int = 40, every: int = 8, interval_s: int = 10,
     step_us: int = 700_000, signer: Signer | None = None, quiet: bool = False, start_us: int = BASE_US,
+    overrides: Callable[[int], dict[str, Any]] | None = None, score: bool = False,
 ) -> Stored:
     """`records` actions round-robin over `agents`, then quiet time with ticks; all stored and sealed.
 
     start_us: ingest time of the first action (rounded down to the sealing period); an hour ago by default.
+    overrides(n): more AgentAction fields for the n-th action (from 0), e.g. a policy decision.
+    score: run the packaged detection rules, as the processor does (records carry risk scores and rule hits).
     """
     settings = Settings(topic_prefix="t.", seal_every_records=every, seal_interval_s=float(interval_s),
                         clickhouse_database=database)
@@ -73,7 +77,7 @@ def store_chains(
     producer = Producer({"bootstrap.servers": "127.0.0.1:9"})  # render() and advance() do no I/O
     names = [f"agent-{i}" for i in range(agents)]
     handler = BatchHandler(settings, codec, producer, StateStore(settings, "127.0.0.1:9", producer), signer,
-                           StaticRegistry(*names), NoSecrets())
+                           StaticRegistry(*names), NoSecrets(), load_rules(settings) if score else None)
     stage = ChainStage(0, {}, -1, handler.policy, handler.seal_form, signer)
     record_rows, seal_rows = [], []
     start = (start_us // (interval_s * SECOND)) * interval_s * SECOND
@@ -97,6 +101,7 @@ def store_chains(
         seals_of(stage.advance(now, source))
         value = codec.encode("AgentAction", signed(action(
             event_id=event_id(n + 1), agent_id=agent, sequence=n // agents + 1, agent_time=now - 1000,
+            **(overrides(n) if overrides else {}),
         )))
         msg = Input("t.agent.actions", 0, offset, agent.encode(), value, now // 1000, LOG_APPEND_TIME)
         topic, out, sealed = handler.render(msg, stage)
@@ -122,8 +127,10 @@ class StoredRegistry:
     entries: int
 
 
-def store_registry(client: Client, database: str, signer: Signer, agents: list[str]) -> StoredRegistry:
-    """Registry history in agent_registry, as the sink stores it: each agent registered, the first re-keyed."""
+def store_registry(client: Client, database: str, signer: Signer, agents: list[str],
+                   more: Sequence[ChangeRequest] = ()) -> StoredRegistry:
+    """Registry history in agent_registry, as the sink stores it: each agent registered, the first re-keyed,
+    then the `more` changes, a second apart."""
     codec = SingleObjectCodec()
     log = RegistryLog(signer.public_keys())
     keys: dict[str, bytes] = {}
@@ -137,6 +144,7 @@ def store_registry(client: Client, database: str, signer: Signer, agents: list[s
     ]
     requests.append(RotateKey(agent_id=agents[0], key=ed25519_key(Ed25519Signer.generate("r").public_key_bytes()),
                               actor="carol", approver="bob", reason="rotation"))
+    requests.extend(more)
     for request in requests:
         now += SECOND
         change = log.prepare(request, signer, now, str(uuid.uuid4()))

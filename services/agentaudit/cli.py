@@ -71,8 +71,10 @@ def _register() -> None:
     from agentaudit.incident.cli import containment_command, incidents
     from agentaudit.api.cli import api
     from agentaudit.privacy.cli import dsar
+    from agentaudit.report.cli import report_command
 
     cli.add_command(dsar)
+    cli.add_command(report_command)
     cli.add_command(bench_command)
     cli.add_command(demo_command)
     cli.add_command(process_command)

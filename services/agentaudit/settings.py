@@ -95,6 +95,11 @@ class Settings:
         False, f"Accept AGENTAUDIT_RETENTION_DAYS below {RETENTION_FLOOR_DAYS}; logged loudly and recorded in "
         "retention_changes by `agentaudit db migrate`."
     )
+    # --- the SOC 2 evidence pack (`agentaudit report`)
+    chromium: str = _setting(
+        "", "Chromium (or Chrome) that prints `agentaudit report --format pdf`; empty: the first of chromium, "
+        "chromium-browser, google-chrome on PATH."
+    )
     # --- registry and keys
     # The KEK seals agents' HMAC secrets and the pipeline's private keys at rest.
     # It is a secret: kept out of repr() and to_env(), never logged.

@@ -59,7 +59,9 @@ def action(client: Client, database: str, event_id: str, tenants: tuple[str, ...
     if not rows:
         raise NotFound(f"no action with event id {event_id} in your tenants")
     row = dict(zip(TRACE_COLUMNS, rows[0], strict=True))
-    row["rule_hits"] = [{"rule_id": r, "severity": s, "reason": why} for r, s, why in row["rule_hits"]]
+    # clickhouse-connect returns a named Tuple as a dict (by element name), not a tuple
+    row["rule_hits"] = [dict(zip(("rule_id", "severity", "reason"), h.values() if isinstance(h, dict) else h,
+                                 strict=True)) for h in row["rule_hits"]]
     return row
 
 

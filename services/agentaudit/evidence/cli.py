@@ -194,7 +194,11 @@ def verify_bundle_or_proof(bundle: Path | None, proof: Path | None, public_keys_
 
 def _verify_bundle(directory: Path, trusted: dict[str, bytes] | None, as_json: bool) -> int:
     from agentaudit.evidence.bundle import verify_bundle
+    from agentaudit.report.verify_pack import is_pack
     from agentaudit.verify.cli import echo_report
+
+    if is_pack(directory):
+        return _verify_pack(directory, trusted, as_json)
 
     result = verify_bundle(directory, trusted)
     manifest = result.manifest or {}
@@ -215,6 +219,28 @@ def _verify_bundle(directory: Path, trusted: dict[str, bytes] | None, as_json: b
     if trusted is None:
         click.echo(TRUST_NOTE.format(what="bundle"), err=True)
     return 0 if result.report.ok else 1
+
+
+def _verify_pack(directory: Path, trusted: dict[str, bytes] | None, as_json: bool) -> int:
+    """A report pack (`agentaudit report`): its manifest, every file's hash, and the sampled proofs."""
+    from agentaudit.report.verify_pack import verify_pack
+    from agentaudit.verify.cli import describe
+
+    result = verify_pack(directory, trusted)
+    if as_json:
+        click.echo(json.dumps(result.as_dict(), indent=2))
+    else:
+        manifest = result.manifest or {}
+        click.echo(f"report pack {directory}: generated {manifest.get('generated_at', '?')}, window "
+                   f"{json.dumps(manifest.get('window'))}, manifest signed by "
+                   f"{_signer(result.signed_by, result.keys_given)}")
+        click.echo(f"checked {result.files} files against the manifest and {result.proofs} sample inclusion proofs")
+        for finding in result.findings:
+            click.echo(f"  FAIL {describe(finding)}")
+        click.echo("OK: the pack is as signed" if result.ok else "NOT OK")
+    if trusted is None:
+        click.echo(TRUST_NOTE.format(what="pack"), err=True)
+    return 0 if result.ok else 1
 
 
 def _signer(key_id: str | None, keys_given: bool) -> str:
