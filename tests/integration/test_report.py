@@ -286,3 +286,19 @@ def test_the_manifest_verifies_offline_and_any_change_to_the_pack_fails(env: Env
     stranger = Keyring.create(Settings(home=env.tmp / "stranger", kek=KEK))
     assert "public_key_untrusted" in {f.kind for f in verify_pack(pack, stranger.public_keys()).findings}
     assert verify_pack(pack, env.keyring.public_keys()).ok
+
+
+def test_the_window_end_is_a_sealing_horizon_only_when_given(env: Env) -> None:
+    """Like `verify`: --until demands every chain sealed by then; without it (a stopped pipeline) it is not."""
+    late = iso(UNTIL_US + 3600 * SECOND)  # an hour past the last seal: the chains' ends look cut
+    cut = CliRunner().invoke(report_command, ["--since", iso(SINCE_US), "--until", late, "--format", "json",
+                                              "--out", str(env.tmp / "cut")], obj=env.settings)
+    assert cut.exit_code == 0, (cut.output, cut.exception)
+    verification = env.document("cut")["sections"]["verification"]
+    assert verification["ok"] is False and verification["sealed_by"]
+    assert {f["kind"] for f in verification["findings"]} == {"seals_missing_at_end"}
+    open_end = CliRunner().invoke(report_command, ["--since", iso(SINCE_US), "--format", "json",
+                                                   "--out", str(env.tmp / "open")], obj=env.settings)
+    assert open_end.exit_code == 0, (open_end.output, open_end.exception)
+    verification = env.document("open")["sections"]["verification"]
+    assert verification["ok"] is True and verification["sealed_by"] is None

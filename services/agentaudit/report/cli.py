@@ -17,7 +17,8 @@ MAX_SAMPLE = 1000
 
 @click.command("report")
 @click.option("--since", required=True, help=f"Start of the window (pipeline ingest time): {TIME_HELP}.")
-@click.option("--until", default="now", show_default=True, help="End of the window (excluded).")
+@click.option("--until", help="End of the window (excluded); default now. Given, it is also the horizon by which "
+                                "every chain must be sealed, as for `verify --until`.")
 @click.option("--tenant", "tenants", multiple=True, help="Only this tenant (repeatable); default: every tenant.")
 @click.option("--format", "formats", multiple=True, default=("html",), show_default=True,
               help="html, pdf and/or json, repeated or comma-separated (html,pdf); report.json is always written. "
@@ -31,7 +32,7 @@ MAX_SAMPLE = 1000
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
               help="Directory to write the pack into: new, or empty.")
 @click.pass_obj
-def report_command(settings: Settings, since: str, until: str, tenants: tuple[str, ...], formats: tuple[str, ...],
+def report_command(settings: Settings, since: str, until: str | None, tenants: tuple[str, ...], formats: tuple[str, ...],
                    sample_n: int, seed: int | None, out: Path) -> None:
     """Write the SOC 2 evidence pack for a window: one section per criterion, charts, a sample, a signed manifest.
 
@@ -47,8 +48,8 @@ def report_command(settings: Settings, since: str, until: str, tenants: tuple[st
       CC7.4        incidents contained, agents suspended (by the containment service or people), reinstated
       CC8.1        registry changes with approvers; policy and model versions agents acted under
       Retention    each table's TTL against the 365-day floor, its oldest row, recorded TTL changes
-      PI           `agentaudit verify` over the window's chains and seals, with the window's end as the
-                   horizon by which every chain must be sealed (as `verify --until`); completeness: accepted
+      PI           `agentaudit verify` over the window's chains and seals (with --until, that end is the
+                   horizon by which every chain must be sealed, as `verify --until`); completeness: accepted
                    against rejected inputs by reason (chart), sessions with missing sequence numbers, seal
                    coverage
       Access       who read audit data through the query API (api_reads)
@@ -82,7 +83,11 @@ def report_command(settings: Settings, since: str, until: str, tenants: tuple[st
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--format") from None
     now = datetime.now(UTC)
-    scope = ReportScope(settings.clickhouse_database, parse_time(since, now), parse_time(until, now), tenants)
+    # Without --until the window ends now and, as for `verify` without --until, no horizon is checked: a
+    # pipeline that is stopped (a laptop after the demo) has not sealed up to now, and is not broken for it.
+    end = parse_time(until, now) if until else now
+    scope = ReportScope(settings.clickhouse_database, parse_time(since, now), end, tenants,
+                        sealed_by=end if until else None)
     # Everything that can refuse does so before the queries run.
     chromium = find_chromium(settings.chromium) if "pdf" in wanted else None
     prepare_directory(out)

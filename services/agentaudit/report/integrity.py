@@ -62,12 +62,13 @@ def verification(client: Client, settings: Settings, scope: ReportScope, agents:
                 "note": "no chained records in the window: nothing to verify"}
     # What verify itself assumes: data older than the retention may have expired, younger data may not.
     cutoff = datetime.fromtimestamp(now_us / 1e6, UTC) - timedelta(days=settings.retention_days)
-    report = verify_store(client, scope.database, agents, scope.since, scope.until, public_keys, verify_signature,
+    report = verify_store(client, scope.database, agents, scope.since, scope.sealed_by, public_keys, verify_signature,
                           int(settings.seal_interval_s * 1e6), cutoff=cutoff)
     result = report.as_dict()
     result["findings"] = [_finding(f) for f in report.findings[:FINDINGS_LIMIT]]
     result["findings_total"] = len(report.findings)
     result["verified_agents"] = agents
+    result["sealed_by"] = iso_dt(scope.sealed_by)
     return result
 
 

@@ -273,7 +273,11 @@ def _verification(s: dict[str, Any]) -> str:
                            [[esc(f["kind"]), esc(f["agent_id"]), esc(f["position"]), esc(f["event_id"]),
                              esc(f["seal_seq"]), esc(f["detail"])] for f in s["findings"]], empty="no findings"))
     parts.append(note("The same checks as `agentaudit verify --agent … --since … --until …`: every record's hash "
-                      "recomputed from its stored bytes, every link, every seal's signature and Merkle root."))
+                      "recomputed from its stored bytes, every link, every seal's signature and Merkle root. "
+                      + (f"Every chain had to be sealed by {when(s['sealed_by'])}, the window's end, so removed "
+                         "seals or records at the end would show." if s.get("sealed_by") else
+                         "The window ends at the time of the report, so the end of each chain was not required "
+                         "to be sealed yet (give --until to require it).")))
     return "".join(parts)
 
 

@@ -48,6 +48,8 @@ class ReportScope:
     since: datetime
     until: datetime
     tenants: tuple[str, ...] = ()
+    # The horizon by which every chain must be sealed (verify's --until); None: not checked.
+    sealed_by: datetime | None = None
 
     def __post_init__(self) -> None:
         if self.since.tzinfo is None or self.until.tzinfo is None:
