@@ -29,6 +29,7 @@ from agentaudit.keyring import Keyring
 from agentaudit.settings import Settings
 from agentaudit.sink.rows import COLUMNS, INCIDENTS_TABLE, RECORDS_TABLE, incident_row, record_row
 from agentaudit.store import quote_identifier
+from agentaudit.topics import Topic
 from tests.api_support import Http, running_api
 from tests.chain_fixture import store_chains, store_registry
 from tests.sink_support import BASE_US, event_id, record
@@ -332,10 +333,7 @@ def test_openapi_documents_every_route_and_parameter_the_server_takes(env: Env) 
 
 
 def test_agent_keys_emit_their_own_agents_actions_over_http_and_nothing_else(env: Env, settings: Settings) -> None:
-    from confluent_kafka import Consumer
-
     from agentaudit.admin import ensure_topics
-    from agentaudit.topics import Topic
     from tests.avro_support import action
     from tests.identity_support import signed
 
@@ -350,43 +348,35 @@ def test_agent_keys_emit_their_own_agents_actions_over_http_and_nothing_else(env
     assert env.http.call("POST", "/v1/actions", env.keys["analyst"], raw=value).status == 403
     garbage = env.http.call("POST", "/v1/actions", env.keys["agent"], raw=b"\x00not avro")
     assert garbage.status == 400 and "not an AgentAction" in garbage.error
-    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}check",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.topic(Topic.ACTIONS)])
-    found = []
-    try:
-        for _ in range(60):
-            message = consumer.poll(0.5)
-            if message is not None and message.error() is None:
-                found.append((message.key(), message.value()))
-                break
-    finally:
-        consumer.close()
-    assert found == [(b"agent-0", value)], "delivered byte for byte, keyed by its agent"
+    assert first_message(settings, Topic.ACTIONS) == (b"agent-0", value), "delivered byte for byte, keyed by its agent"
 
 
 def test_analysts_handle_incidents_as_their_key(env: Env, settings: Settings) -> None:
-    from confluent_kafka import Consumer
-
     from agentaudit.admin import ensure_topics
-    from agentaudit.topics import Topic
 
     ensure_topics(settings, settings.kafka_bootstrap)
     acked = env.http.post(f"/v1/incidents/{env.incident_id}/ack", env.keys["analyst"], {"note": "on it", "owner": "dana"})
     assert acked.status == 202, acked.body
     assert acked.body["actor"] == f"analyst (key {env.key_ids['analyst']}, analyst)"
     assert env.http.post(f"/v1/incidents/{env.incident_id}/resolve", env.keys["analyst"], {}).status == 409
+    _key, value = first_message(settings, Topic.INCIDENTS)
+    entry = codec.decode("Incident", value)
+    assert (entry["change"], entry["actor"], entry["owner"], entry["note"]) == \
+        ("acknowledged", acked.body["actor"], "dana", "on it")
+
+
+def first_message(settings: Settings, topic: Topic) -> tuple[bytes | None, bytes]:
+    """(key, value) of the first message on one of the test's topics, read from the start."""
+    from confluent_kafka import Consumer
+
     consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap, "group.id": f"{settings.topic_prefix}check",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    consumer.subscribe([settings.topic(Topic.INCIDENTS)])
-    entries = []
+    consumer.subscribe([settings.topic(topic)])
     try:
         for _ in range(60):
             message = consumer.poll(0.5)
             if message is not None and message.error() is None:
-                entries.append(codec.decode("Incident", message.value()))
-                break
+                return message.key(), message.value()
     finally:
         consumer.close()
-    assert [(e["change"], e["actor"], e["owner"], e["note"]) for e in entries] == \
-        [("acknowledged", acked.body["actor"], "dana", "on it")]
+    raise AssertionError(f"nothing on {settings.topic(topic)} within 30 s")
