@@ -77,12 +77,6 @@ def jsonable(value: Any, name: str = "") -> Any:
     return value
 
 
-class Refused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def _check_body(route: Route, body: Any) -> dict[str, Any]:
     """The body as a dict, checked against the route's schema's fields and types (the shape, not semantics)."""
     if route.body is None or route.raw_body:
@@ -174,8 +168,6 @@ class QueryApi:
                               self._deliver_action, body if isinstance(body, bytes) else b"")
             answer = route.handler(context, args, fields)
             status, payload, read.rows = route.status, answer.body, answer.rows
-        except Refused as exc:
-            status, payload = exc.status, {"error": str(exc)}
         except Unauthenticated as exc:
             status, payload = 401, {"error": str(exc)}
         except AccessDenied as exc:
