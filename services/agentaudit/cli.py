@@ -34,6 +34,10 @@ def cli(ctx: click.Context, verbose: int) -> None:
     validates, attributes, scores and chains them; incidents go to on-call
     (`alert`) and can suspend an agent (`containment`); the sink stores
     everything in ClickHouse, where `query`, `incidents` and `verify` read it.
+    Analysts and auditors read it over HTTP with `api serve` (keys, roles,
+    tenant scope, an access log of every read); `report` writes the SOC 2
+    evidence pack, `archive` keeps old months before retention drops them,
+    and `dsar` answers data-subject requests.
     """
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
