@@ -58,6 +58,11 @@ PRIVACY_KEYS_CREATED = Counter(
     "agentaudit_privacy_subject_keys_created_total",
     "Data subject keys the processor created (privacy.subject-keys), each waited for before use.",
 )
+PRIVACY_ERASURES = Counter(
+    "agentaudit_privacy_subject_keys_erased_total",
+    "Data subject keys the processor erased on a signed erase control (dsar erase), each marked after the "
+    "checkpoint that covers the control.",
+)
 PROCESS_STATE_RESTORE = Histogram(
     "agentaudit_process_state_restore_seconds",
     "Time to restore one partition's chain states on assignment.",

@@ -23,6 +23,15 @@ One key per (tenant, subject, agent.actions partition, generation), named by
 - Erased keys leave a marker (who, when, which request) rather than a
   tombstone: `dsar find` says "erased on ... by ...", and a processor that
   meets the subject again starts the next generation instead of reusing it.
+- Erasure follows the stream (erasure.py): the processor erases a generation
+  in memory where the erase control sits in agent.actions, and writes its
+  marker after the checkpoint that covers the control. Until then the
+  generation is live on the topic, and a key created after the control
+  (the next generation) may be too. The key an input uses is therefore the
+  subject's *oldest* live generation, not its newest: a generation exists only
+  once the one before it was erased, so every older generation is either
+  marked on the topic or erased by a control the replay will meet again
+  before the input that needs the newer one.
 """
 
 from __future__ import annotations
@@ -152,7 +161,9 @@ class SubjectKeys:
     """The subject keys of the partitions one processor owns: loaded on assignment, created on first need.
 
     create() only queues the new key; the caller flushes the producer and
-    renders nothing under the key before the broker acknowledged it.
+    renders nothing under the key before the broker acknowledged it. erase()
+    only changes memory; the caller writes the markers it leaves pending
+    (pending(), written()) after the checkpoint of the batch that erased.
     """
 
     def __init__(self, settings: Settings, bootstrap: str, producer: Producer, kek: bytes) -> None:
@@ -160,31 +171,32 @@ class SubjectKeys:
         self.bootstrap = bootstrap
         self.producer = producer
         self._kek = kek
-        # partition -> (tenant, subject) -> the newest generation's entry
-        self._newest: dict[int, dict[tuple[str, str], KeyEntry]] = {}
+        # partition -> (tenant, subject) -> generation -> its entry (a key, or the marker of its erasure)
+        self._entries: dict[int, dict[tuple[str, str], dict[int, KeyEntry]]] = {}
+        self._pending: dict[int, list[KeyEntry]] = {}  # partition -> markers erased in memory, not yet written
         self._ciphers: OrderedDict[tuple[str, str, str], SubjectCipher] = OrderedDict()
 
     def load(self, partition: int) -> None:
         self.add(read_entries(self.bootstrap, self.topic, [partition]), partition)
-        log.info("loaded %d subject keys of partition %d", len(self._newest[partition]), partition)
+        log.info("loaded the keys of %d subjects of partition %d", len(self._entries[partition]), partition)
 
     def add(self, entries: Iterable[KeyEntry], partition: int) -> None:
-        newest = self._newest.setdefault(partition, {})
+        """Entries as read from the topic, oldest value first."""
+        subjects = self._entries.setdefault(partition, {})
         for entry in entries:
-            known = newest.get((entry.tenant_id, entry.subject_ref))
-            if known is None or entry.generation >= known.generation:
-                newest[(entry.tenant_id, entry.subject_ref)] = entry
+            subjects.setdefault((entry.tenant_id, entry.subject_ref), {})[entry.generation] = entry
 
     def loaded(self, partition: int) -> bool:
-        return partition in self._newest
+        return partition in self._entries
 
     def forget(self, partition: int) -> None:
-        self._newest.pop(partition, None)
+        self._entries.pop(partition, None)
+        self._pending.pop(partition, None)
 
     def cipher(self, partition: int, tenant_id: str, subject_ref: str) -> SubjectCipher | None:
-        """The subject's current key on this partition; None when it has none or it was erased."""
-        entry = self._newest[partition].get((tenant_id, subject_ref))
-        if entry is None or entry.wrapped is None:
+        """The subject's current key on this partition (its oldest live generation); None when it has none."""
+        entry = self._current(partition, tenant_id, subject_ref)
+        if entry is None:
             return None
         cached = (tenant_id, subject_ref, entry.key_id)
         found = self._ciphers.get(cached)
@@ -196,18 +208,51 @@ class SubjectKeys:
             self._ciphers.move_to_end(cached)
         return found
 
+    def _current(self, partition: int, tenant_id: str, subject_ref: str) -> KeyEntry | None:
+        generations = self._entries[partition].get((tenant_id, subject_ref), {})
+        live = [entry for entry in generations.values() if entry.wrapped is not None]
+        return min(live, key=lambda entry: entry.generation, default=None)
+
     def create(self, need: NeedSubjectKey, on_delivery: DeliveryCallback) -> None:
         """Queue a fresh key for the subject: the generation after its newest (erased) one, or 0."""
-        newest = self._newest[need.partition]
-        known = newest.get((need.tenant_id, need.subject_ref))
-        entry = KeyEntry(need.tenant_id, need.subject_ref, need.partition, 0 if known is None else known.generation + 1)
+        generations = self._entries[need.partition].setdefault((need.tenant_id, need.subject_ref), {})
+        entry = KeyEntry(need.tenant_id, need.subject_ref, need.partition, max(generations, default=-1) + 1)
         entry = KeyEntry(entry.tenant_id, entry.subject_ref, entry.partition, entry.generation,
                          wrap(self._kek, secrets.token_bytes(DEK_SIZE), entry))
+        self._produce(entry, on_delivery)
+        generations[entry.generation] = entry
+
+    def erase(self, partition: int, tenant_id: str, subject_ref: str, generations: Iterable[int],
+              marker: dict[str, Any]) -> list[KeyEntry]:
+        """Erase the named generations in memory, at once; the markers this left pending (none for a generation
+        unknown or already erased: the first erasure's marker stands)."""
+        known = self._entries[partition].get((tenant_id, subject_ref), {})
+        erased = []
+        for generation in generations:
+            entry = known.get(generation)
+            if entry is not None and entry.wrapped is not None:
+                known[generation] = entry.erase(marker["request_id"], marker["at_us"], marker["actor"],
+                                                marker["approver"])
+                erased.append(known[generation])
+        self._pending.setdefault(partition, []).extend(erased)
+        return erased
+
+    def pending(self, partition: int) -> list[KeyEntry]:
+        """Markers of this partition's in-memory erasures, to write once the checkpoint covering them is durable."""
+        return list(self._pending.get(partition, ()))
+
+    def write_pending(self, partition: int, on_delivery: DeliveryCallback) -> int:
+        """Queue this partition's pending markers (the caller flushes); how many."""
+        markers = self._pending.pop(partition, [])
+        for marker in markers:
+            self._produce(marker, on_delivery)
+        return len(markers)
+
+    def _produce(self, entry: KeyEntry, on_delivery: DeliveryCallback) -> None:
         while True:
             try:
-                self.producer.produce(self.topic, entry.to_json(), entry.message_key, partition=need.partition,
+                self.producer.produce(self.topic, entry.to_json(), entry.message_key, partition=entry.partition,
                                       on_delivery=on_delivery)
-                break
+                return
             except BufferError:
                 self.producer.poll(0.1)
-        newest[(need.tenant_id, need.subject_ref)] = entry

@@ -16,11 +16,12 @@ source offset).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import faust
@@ -51,6 +52,7 @@ from agentaudit.metrics import (
     PROCESS_SKIPPED,
     PROCESS_STATE_RESTORE,
     PROCESS_TICKS,
+    PRIVACY_ERASURES,
     PRIVACY_KEYS_CREATED,
 )
 from agentaudit.detect import AgentContext, Findings, RuleSet
@@ -63,7 +65,8 @@ from agentaudit.process.seal_lag import SealLag
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.timing import StageClock
 from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
-from agentaudit.privacy.keys import NeedSubjectKey
+from agentaudit.privacy.erasure import ERASE_KEY, open_control
+from agentaudit.privacy.keys import KeyEntry, NeedSubjectKey
 from agentaudit.privacy.stage import PrivacyStage
 from agentaudit.settings import Settings
 from agentaudit.topics import MIB, Topic
@@ -136,10 +139,14 @@ class BatchHandler:
     def __init__(
         self, settings: Settings, codec: Codec, producer: Producer, store: StateStore, signer: SealSigner,
         registry: Registry, secrets: SecretOpener, rules: RuleSet | None = None,
-        privacy: PrivacyStage | None = None,
+        privacy: PrivacyStage | None = None, pipeline_keys: Callable[[], Mapping[str, bytes]] | None = None,
     ) -> None:
         self.codec = codec
         self.privacy = privacy  # None: actions are stored as emitted
+        # the public keys an erase control must be signed with, re-read when one does not verify (a rotation);
+        # None: no control is accepted
+        self.pipeline_keys = pipeline_keys
+        self._known_keys: Mapping[str, bytes] = pipeline_keys() if pipeline_keys else {}
         self.rules = rules  # None: detection off, records stored unscored
         # each integrity finding's group window, from its rule file (integrity.*)
         self.windows = {rule.id: rule.group_window_us for rule in rules.rules} if rules else {}
@@ -186,11 +193,19 @@ class BatchHandler:
             if is_tick(msg):
                 PROCESS_TICKS.inc()
                 continue
-            try:
-                topic, value, seals = self.render(msg, stage)
-            except NeedSubjectKey as need:
-                await self._create_key(need)
-                topic, value, seals = self.render(msg, stage)
+            topic: str | None
+            seals: list[SealedBytes]
+            if msg.key == ERASE_KEY:
+                refused = self._erase(msg)
+                if refused is None:
+                    continue
+                topic, value, seals = self.rejected_topic, refused, []
+            else:
+                try:
+                    topic, value, seals = self.render(msg, stage)
+                except NeedSubjectKey as need:
+                    await self._create_key(need)
+                    topic, value, seals = self.render(msg, stage)
             if topic is None:
                 PROCESS_SKIPPED.inc()
                 continue
@@ -204,12 +219,17 @@ class BatchHandler:
             rejected += topic == self.rejected_topic
         self.timer.start()
         await self._flush()
+        carried = []  # partitions whose checkpoint carries erasure markers to write
         for partition, offset in touched.items():
             stage = self.stages[partition]
-            self.store.save(partition, checkpoint(stage), offset, self._delivered)
+            erasures = self._pending_erasures(partition)
+            self.store.save(partition, checkpoint(stage), offset, self._delivered, erasures)
+            if erasures is not None:
+                carried.append(partition)
             stage.watermark = offset
             self.seal_lag.update(partition, stage.states.values())
         await self._flush()
+        await self._write_erasures(carried)
         self.timer.lap("flush")
         PROCESS_IN.inc(inputs)
         PROCESS_RECORDS.inc(inputs - rejected)
@@ -358,6 +378,56 @@ class BatchHandler:
         except Exception:  # noqa: BLE001 -- undecodable input is kept as it came
             return None
 
+    def _erase(self, msg: Input) -> bytes | None:
+        """Apply an erase control (privacy.erasure) in memory at its place in the stream; the encoded
+        rejection instead when it is not a well-formed control signed by the pipeline."""
+        try:
+            try:
+                erasure = open_control(msg.value, self._known_keys, msg.partition)
+            except PermanentError:
+                if self.pipeline_keys is None:
+                    raise
+                self._known_keys = self.pipeline_keys()  # signed by a key rotated in since start-up?
+                erasure = open_control(msg.value, self._known_keys, msg.partition)
+        except PermanentError as refused:
+            rejection: dict[str, Any] = reject(msg, refused, None).rejection  # type: ignore[assignment]
+            rejection["agent_id"] = None  # the control key is no agent: no chain state is touched
+            PROCESS_REJECTED.labels(reason=refused.code).inc()
+            log.warning("rejected %s[%d]@%d: %s: %s", msg.topic, msg.partition, msg.offset, refused.code,
+                        refused.reason)
+            return self.codec.encode("Rejection", rejection)
+        if self.privacy is None:
+            log.warning("erase control of request %s at %s[%d]@%d ignored: the processor runs without a privacy "
+                        "policy, so it holds no subject keys", erasure.request_id, msg.topic, msg.partition,
+                        msg.offset)
+            return None
+        erased = self.privacy.keys.erase(msg.partition, erasure.tenant_id, erasure.subject_ref,
+                                         erasure.generations, erasure.marker)
+        PRIVACY_ERASURES.inc(len(erased))
+        log.info("erase control of request %s at %s[%d]@%d: erased %d subject key(s) from here on",
+                 erasure.request_id, msg.topic, msg.partition, msg.offset, len(erased))
+        return None
+
+    def _pending_erasures(self, partition: int) -> bytes | None:
+        """The markers the checkpoint carries until they are written (None: nothing pending)."""
+        pending = self.privacy.keys.pending(partition) if self.privacy else []
+        return b"[" + b",".join(marker.to_json() for marker in pending) + b"]" if pending else None
+
+    async def _write_erasures(self, partitions: list[int]) -> None:
+        """The erasure markers the partitions' checkpoints carry: written now, then dropped from the checkpoints.
+
+        Not before the checkpoint: until then a crash replays inputs erased
+        later in the stream, and they must find their key where it was.
+        """
+        if self.privacy is None or not partitions:
+            return
+        for partition in partitions:
+            self.privacy.keys.write_pending(partition, self._delivered)
+        await self._flush()
+        for partition in partitions:
+            self.store.erasures_written(partition, self._delivered)
+        await self._flush()
+
     async def _create_key(self, need: NeedSubjectKey) -> None:
         """A new subject key, durable before anything is encrypted under it (privacy.keys)."""
         assert self.privacy is not None
@@ -387,12 +457,29 @@ class BatchHandler:
         if stage is None:
             loop = asyncio.get_running_loop()
             started = time.monotonic()
-            states, watermark = await loop.run_in_executor(None, self.store.load, partition)
+            states, watermark, erasures = await loop.run_in_executor(None, self.store.load, partition)
             if self.privacy is not None:
                 await loop.run_in_executor(None, self.privacy.keys.load, partition)
             PROCESS_STATE_RESTORE.observe(time.monotonic() - started)
             stage = self.stages[partition] = self.restore(partition, states, watermark)
+            if erasures:
+                await self._resume_erasures(partition, erasures)
         return stage
+
+    async def _resume_erasures(self, partition: int, erasures: bytes) -> None:
+        """Markers the last checkpoint left to write (a crash came before them): erased again, and written."""
+        if self.privacy is None:
+            log.warning("partition %d has erasure markers pending but no privacy policy: left pending", partition)
+            return
+        for marker in (KeyEntry.from_json(json.dumps(m).encode()) for m in json.loads(erasures)):
+            assert marker.erased is not None
+            # erased again in memory: the key may still be live on the topic, and the inputs after the
+            # watermark come after the control that erased it
+            self.privacy.keys.erase(partition, marker.tenant_id, marker.subject_ref, [marker.generation],
+                                    marker.erased)
+        log.info("partition %d: writing %d erasure marker(s) its last checkpoint left pending", partition,
+                 len(self.privacy.keys.pending(partition)))
+        await self._write_erasures([partition])
 
     def restore(self, partition: int, states: dict[str, ChainState], watermark: int) -> ChainStage:
         """The stage of a partition as its saved states left it (their detection memory loads on first use)."""
@@ -518,7 +605,7 @@ def tick_interval_s(settings: Settings) -> float:
 
 def make_app(
     settings: Settings, bootstrap: str, codec: Codec, signer: SealSigner, registry: Registry, secrets: SecretOpener,
-    kek: bytes,
+    kek: bytes, pipeline_keys: Callable[[], Mapping[str, bytes]] | None = None,
 ) -> faust.App:
     """Build the processor app; topics must already exist (agentaudit topics ensure)."""
     datadir = settings.home / "faust"
@@ -544,7 +631,7 @@ def make_app(
     producer = output_producer(settings, bootstrap)
     handle = BatchHandler(
         settings, codec, producer, StateStore(settings, bootstrap, producer), signer, registry, secrets,
-        load_rules(settings), load_privacy(settings, bootstrap, producer, kek),
+        load_rules(settings), load_privacy(settings, bootstrap, producer, kek), pipeline_keys,
     )
     actions_topic = settings.topic(Topic.ACTIONS)
 

@@ -53,7 +53,9 @@ def process_command(settings: Settings, loglevel: str) -> None:
     registry.sync()
     port = metrics.serve(settings.metrics_port, settings.metrics_host)
     start_lag_monitor(settings, bootstrap, processor_group(settings))
-    app = make_app(settings, bootstrap, codec, keyring, registry, secrets, kek)
+    # Erase controls (privacy.erasure) must be signed by a pipeline key, re-read after a rotation.
+    app = make_app(settings, bootstrap, codec, keyring, registry, secrets, kek,
+                   lambda: Keyring.load(settings).public_keys())
     click.echo(
         f"processor: {settings.topic_prefix}agent.actions on {bootstrap}, sealing with key {keyring.current_key_id}, "
         f"metrics on port {port}",

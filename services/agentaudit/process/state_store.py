@@ -8,6 +8,11 @@ after the broker acknowledged every output of the batch, so whatever a
 restart restores is backed by outputs that exist; writes to one partition
 arrive in order (idempotent producer), so a watermark that arrived implies
 the states before it did.
+
+A checkpoint may also carry the erasure markers its batch left to write
+(privacy.erasure): written before the watermark, deleted (a tombstone) once
+the markers are on privacy.subject-keys, so a crash between the two makes the
+restart write them rather than lose them.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from agentaudit.topics import Topic
 log = logging.getLogger(__name__)
 
 WATERMARK_KEY = b"\x00watermark"  # never an agent id: agent ids are validated non-empty text keys
+ERASURES_KEY = b"\x00erasures"  # pending erasure markers of the partition, opaque here (privacy.erasure)
 NO_WATERMARK = -1
 
 DeliveryCallback = Callable[[KafkaError | None, Message], None]
@@ -41,8 +47,9 @@ class StateStore:
         self.producer = producer
         self.client_id = f"{settings.topic_prefix}agentaudit-processor-state"
 
-    def load(self, partition: int, timeout_s: float = 60.0) -> tuple[dict[str, ChainState], int]:
-        """Every agent's newest state in `partition`, and the partition's watermark."""
+    def load(self, partition: int, timeout_s: float = 60.0) -> tuple[dict[str, ChainState], int, bytes]:
+        """Every agent's newest state in `partition`, the partition's watermark, and its pending erasures
+        (b"" when none)."""
         started = time.monotonic()
         consumer = Consumer(
             {
@@ -57,8 +64,9 @@ class StateStore:
             low, high = consumer.get_watermark_offsets(TopicPartition(self.topic, partition), timeout=10.0)
             states: dict[str, ChainState] = {}
             watermark = NO_WATERMARK
+            erasures = b""
             if high <= low:
-                return states, watermark
+                return states, watermark, erasures
             consumer.assign([TopicPartition(self.topic, partition, OFFSET_BEGINNING)])
             position = low
             while position < high:
@@ -76,6 +84,8 @@ class StateStore:
                 key, value = msg.key(), msg.value()
                 if key == WATERMARK_KEY:
                     watermark = int(value) if value else NO_WATERMARK
+                elif key == ERASURES_KEY:
+                    erasures = value or b""
                 elif key and value:
                     states[key.decode()] = ChainState.from_json(value)
                 elif key:  # a tombstone: the state was deleted on purpose
@@ -84,16 +94,24 @@ class StateStore:
                 "restored %d chain states of partition %d (watermark %d) in %.1fs",
                 len(states), partition, watermark, time.monotonic() - started,
             )
-            return states, watermark
+            return states, watermark, erasures
         finally:
             consumer.close()
 
-    def save(self, partition: int, states: Iterable[ChainState], watermark: int, on_delivery: DeliveryCallback) -> None:
+    def save(self, partition: int, states: Iterable[ChainState], watermark: int, on_delivery: DeliveryCallback,
+             erasures: bytes | None = None) -> None:
+        """Queue a checkpoint; erasures, when given, are the markers it leaves to write."""
         for state in states:
             self._produce(partition, state.agent_id.encode(), state.to_json(), on_delivery)
+        if erasures is not None:
+            self._produce(partition, ERASURES_KEY, erasures, on_delivery)
         self._produce(partition, WATERMARK_KEY, str(watermark).encode(), on_delivery)
 
-    def _produce(self, partition: int, key: bytes, value: bytes, on_delivery: DeliveryCallback) -> None:
+    def erasures_written(self, partition: int, on_delivery: DeliveryCallback) -> None:
+        """Queue the tombstone that says the partition's pending erasure markers are written."""
+        self._produce(partition, ERASURES_KEY, None, on_delivery)
+
+    def _produce(self, partition: int, key: bytes, value: bytes | None, on_delivery: DeliveryCallback) -> None:
         while True:
             try:
                 self.producer.produce(self.topic, value, key, partition=partition, on_delivery=on_delivery)
