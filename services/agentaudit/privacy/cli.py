@@ -13,6 +13,8 @@ import click
 from agentaudit.query.timeparse import HELP as TIME_HELP
 from agentaudit.settings import Settings
 
+EXIT_PENDING = 75  # sysexits.h EX_TEMPFAIL: the erasure is sent, the processor has not applied it yet
+
 
 @click.group("dsar")
 def dsar() -> None:
@@ -87,25 +89,47 @@ def find_command(settings: Settings, tenant: str, subject: str, actor: str, reas
 @dsar.command("erase")
 @_subject_options
 @click.option("--approver", required=True, help="Who approved the erasure; never the actor (logged).")
+@click.option("--wait", "wait_s", type=click.FloatRange(min=0), default=60.0, show_default=True,
+              help="Seconds to wait for the processor to erase the keys.")
 @click.pass_obj
-def erase_command(settings: Settings, tenant: str, subject: str, actor: str, reason: str, approver: str) -> None:
+def erase_command(settings: Settings, tenant: str, subject: str, actor: str, reason: str, approver: str,
+                  wait_s: float) -> None:
     """Erase the subject: delete their keys, so their encrypted fields can never be read again.
 
     The records stay, and every chain still verifies (it covers the
     ciphertext). Logged before anything is deleted; refused when the approver
-    is the actor.
+    is the actor. The running processor erases the keys at this request's
+    place in agent.actions (records after it use a new key); this waits until
+    it has, and exits 75 if the wait runs out. Running it again is safe.
+    Needs the KEK and the pipeline keyring (the request to the processor is
+    signed).
     """
     from agentaudit.crypto import load_kek
     from agentaudit.dev.kafka import resolve_bootstrap
+    from agentaudit.keyring import Keyring
     from agentaudit.privacy.dsar import erase, subject_ref
     from agentaudit.privacy.requests import DsarRefusal, DsarRequest
 
     kek = load_kek(settings)
+    keyring = Keyring.load(settings)
     request = DsarRequest("erase", tenant, subject_ref(kek, tenant, subject), actor, reason, approver=approver)
+    shown = [-1]
+
+    def progress(done: int, total: int) -> None:
+        if done != shown[0]:
+            shown[0] = done
+            click.echo(f"waiting for the processor: {done} of {total} key(s) erased", err=True)
+
     try:
-        erased = erase(settings, resolve_bootstrap(settings), kek, request)
+        erased = erase(settings, resolve_bootstrap(settings), kek, request, keyring, wait_s, progress)
     except DsarRefusal as refusal:
         click.echo(f"refused: {refusal}", err=True)
         sys.exit(3)
-    click.echo(f"erased {len(erased)} key(s) of subject {request.subject_ref} in tenant {tenant} "
-               f"({', '.join(erased) or 'none left'}); request {request.request_id} logged")
+    if erased.pending:
+        click.echo(f"erasure of subject {request.subject_ref} in tenant {tenant} sent (request {request.request_id} "
+                   f"logged), but pending on partition(s) {', '.join(map(str, erased.pending_partitions))} after "
+                   f"{wait_s:.0f}s: is the processor running, with the privacy policy? It erases the keys when it "
+                   f"reads the request; running this erase again is safe.", err=True)
+        sys.exit(EXIT_PENDING)
+    click.echo(f"erased {len(erased.requested)} key(s) of subject {request.subject_ref} in tenant {tenant} "
+               f"({', '.join(erased.requested) or 'none left'}); request {request.request_id} logged")

@@ -2,7 +2,9 @@
 
 Erasure is crypto-shredding: the subject's keys are replaced by erasure
 markers on privacy.subject-keys, and compaction removes the key material
-(topics.py). The stored records are not touched -- nothing in the pipeline
+(topics.py). The markers are written by the processor, where a signed erase
+control sent here sits in agent.actions (erasure.py): the one writer of a
+partition's keys, at a fixed place in the stream, so a replay never forks. The stored records are not touched -- nothing in the pipeline
 updates or deletes audit rows (invariant 5) -- and the chains cover the
 ciphertext, so every chain and seal still verifies; the encrypted fields
 simply cannot be read any more. Hashed fields (the policy's `hash`) stay:
@@ -11,7 +13,8 @@ they are pseudonyms, joinable by design, and are not what erasure reaches.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -19,6 +22,7 @@ from typing import Any
 from clickhouse_connect.driver.client import Client
 
 from agentaudit.evidence.values import ValueReader
+from agentaudit.privacy.erasure import ERASE_KEY, Erasure, Signer
 from agentaudit.privacy.keys import KeyEntry, open_key, read_entries
 from agentaudit.privacy.redact import reveal
 from agentaudit.privacy.requests import DsarRequest, check, deliver, producer, record
@@ -86,8 +90,9 @@ def _gone(key_id: str, entry: KeyEntry | None) -> str:
             f"(request {erased['request_id']})]")
 
 
-def subject_entries(settings: Settings, bootstrap: str, tenant_id: str, ref: str) -> list[KeyEntry]:
-    return [e for e in read_entries(bootstrap, settings.topic(Topic.SUBJECT_KEYS))
+def subject_entries(settings: Settings, bootstrap: str, tenant_id: str, ref: str,
+                    partitions: list[int] | None = None) -> list[KeyEntry]:
+    return [e for e in read_entries(bootstrap, settings.topic(Topic.SUBJECT_KEYS), partitions)
             if e.tenant_id == tenant_id and e.subject_ref == ref]
 
 
@@ -116,15 +121,61 @@ def find(
                     tuple(unreadable))
 
 
-def erase(settings: Settings, bootstrap: str, kek: bytes, request: DsarRequest) -> list[str]:
-    """Log the erasure, then replace every live key of the subject by its erasure marker; the key ids erased."""
+@dataclass(frozen=True)
+class Erased:
+    """What `erase` did: the key ids it asked the processor to erase, and those not erased when it stopped waiting."""
+
+    requested: list[str]
+    pending: list[str]
+
+    @property
+    def pending_partitions(self) -> list[int]:
+        return sorted({int(key_id.split(".")[0]) for key_id in self.pending})
+
+
+Progress = Callable[[int, int], None]  # (keys erased so far, keys asked for)
+
+
+def erase(settings: Settings, bootstrap: str, kek: bytes, request: DsarRequest, signer: Signer,
+          wait_s: float = 60.0, progress: Progress | None = None) -> Erased:
+    """Log the erasure, send a signed erase control to each agent.actions partition where the subject has a
+    live key, naming those keys' generations, then wait until the processor has marked them all erased.
+
+    Running it again is safe: it names only generations still live, and the
+    processor ignores a generation already erased.
+    """
     check(request)
     live = [e for e in subject_entries(settings, bootstrap, request.tenant_id, request.subject_ref)
             if e.wrapped is not None]
-    erased = sorted(e.key_id for e in live)
+    requested = sorted(e.key_id for e in live)
     out = producer(settings, bootstrap)
-    record(settings, out, replace(request, outcome={"keys_erased": erased}))
-    markers = [e.erase(request.request_id, request.at_us, request.actor, request.approver or "") for e in live]
-    deliver(out, settings.topic(Topic.SUBJECT_KEYS), [(m.message_key, m.to_json(), m.partition) for m in markers],
-            f"erasing the keys of subject {request.subject_ref}")
-    return erased
+    record(settings, out, replace(request, outcome={"keys_erased": requested}))
+    generations: dict[int, list[int]] = {}
+    for entry in live:
+        generations.setdefault(entry.partition, []).append(entry.generation)
+    controls = [
+        (ERASE_KEY, Erasure(request.tenant_id, request.subject_ref, partition, tuple(sorted(named)),
+                            request.request_id, request.at_us, request.actor, request.approver or "").control(signer),
+         partition)
+        for partition, named in sorted(generations.items())
+    ]
+    deliver(out, settings.topic(Topic.ACTIONS), controls, f"sending the erasure of subject {request.subject_ref}")
+    return Erased(requested, wait_erased(settings, bootstrap, request, requested, wait_s, progress))
+
+
+def wait_erased(settings: Settings, bootstrap: str, request: DsarRequest, key_ids: list[str], wait_s: float,
+                progress: Progress | None = None, poll_s: float = 1.0) -> list[str]:
+    """Wait until each of the subject's key ids is an erasure marker; those that are not when wait_s is up."""
+    if not key_ids:
+        return []
+    partitions = sorted({int(key_id.split(".")[0]) for key_id in key_ids})
+    deadline = time.monotonic() + wait_s
+    while True:
+        entries = {e.key_id: e for e in subject_entries(settings, bootstrap, request.tenant_id,
+                                                         request.subject_ref, partitions)}
+        pending = [k for k in key_ids if k not in entries or entries[k].erased is None]
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        if progress is not None:
+            progress(len(key_ids) - len(pending), len(key_ids))
+        time.sleep(poll_s)

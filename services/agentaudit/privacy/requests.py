@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -63,7 +64,7 @@ def producer(settings: Settings, bootstrap: str) -> Producer:
                      "client.id": f"{settings.topic_prefix}agentaudit-dsar"})
 
 
-def deliver(out: Producer, topic: str, items: list[tuple[bytes, bytes, int | None]], what: str) -> None:
+def deliver(out: Producer, topic: str, items: Sequence[tuple[bytes, bytes, int | None]], what: str) -> None:
     """Produce (key, value, partition) items and wait until the broker acknowledged every one."""
     failures: list[KafkaError] = []
 
