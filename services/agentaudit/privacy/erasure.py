@@ -81,9 +81,27 @@ _FIELDS: dict[str, type] = {"tenant_id": str, "subject_ref": str, "partition": i
                             "at_us": int, "actor": str, "approver": str}
 
 
-def open_control(value: bytes | None, public_keys: Mapping[str, bytes], partition: int) -> Erasure:
-    """The erasure a control read from `partition` carries; PermanentError(bad_erasure) unless it is
-    well formed, signed by a pipeline key, and names the partition it was read from."""
+@dataclass(frozen=True)
+class Control:
+    """An erase control as read, before its signature is checked."""
+
+    erasure: Erasure
+    key_id: str
+    signature: bytes
+
+    def verified(self, public_keys: Mapping[str, bytes], partition: int) -> Erasure:
+        """The erasure, if signed by one of the pipeline's public keys and read from the partition it names;
+        PermanentError(bad_erasure) otherwise."""
+        if not verify_signature(public_keys, self.key_id, SIGNATURE_DOMAIN + self.erasure.body(), self.signature):
+            raise PermanentError(REJECTION_CODE, f"erase control not signed by pipeline key {self.key_id!r}")
+        if self.erasure.partition != partition:
+            raise PermanentError(REJECTION_CODE, f"erase control for partition {self.erasure.partition} "
+                                                 f"read from partition {partition}")
+        return self.erasure
+
+
+def parse_control(value: bytes | None) -> Control:
+    """A control message's value as read; PermanentError(bad_erasure) when it is not a well-formed control."""
     try:
         data = json.loads(value or b"")
         body, key_id = data["erasure"], data["key_id"]
@@ -92,13 +110,7 @@ def open_control(value: bytes | None, public_keys: Mapping[str, bytes], partitio
         raise PermanentError(REJECTION_CODE, f"malformed erase control ({type(exc).__name__})") from None
     if not isinstance(body, dict) or not isinstance(key_id, str):
         raise PermanentError(REJECTION_CODE, "malformed erase control (erasure or key_id of the wrong type)")
-    erasure = _erasure(body)
-    if not verify_signature(public_keys, key_id, SIGNATURE_DOMAIN + erasure.body(), signature):
-        raise PermanentError(REJECTION_CODE, f"erase control not signed by pipeline key {key_id!r}: ignored")
-    if erasure.partition != partition:
-        raise PermanentError(REJECTION_CODE, f"erase control for partition {erasure.partition} "
-                                             f"read from partition {partition}")
-    return erasure
+    return Control(_erasure(body), key_id, signature)
 
 
 def _erasure(body: dict[str, Any]) -> Erasure:

@@ -33,7 +33,7 @@ from agentaudit.chain.seal import SealedBytes, SealForm, SealSigner
 from agentaudit.chain.state import ChainState
 from agentaudit.codec import Codec
 from agentaudit.codec.schemas import load_schemas
-from agentaudit.errors import AttributionError, PermanentError
+from agentaudit.errors import AgentAuditError, AttributionError, PermanentError
 from agentaudit.metrics import (
     ATTRIBUTION_INCIDENTS,
     ATTRIBUTION_MISSING_ACTIONS,
@@ -65,7 +65,7 @@ from agentaudit.process.seal_lag import SealLag
 from agentaudit.process.state_store import StateStore
 from agentaudit.process.timing import StageClock
 from agentaudit.process.validate import Input, Limits, Outcome, evaluate, reject
-from agentaudit.privacy.erasure import ERASE_KEY, open_control
+from agentaudit.privacy.erasure import ERASE_KEY, parse_control
 from agentaudit.privacy.keys import KeyEntry, NeedSubjectKey
 from agentaudit.privacy.stage import PrivacyStage
 from agentaudit.settings import Settings
@@ -382,13 +382,10 @@ class BatchHandler:
         """Apply an erase control (privacy.erasure) in memory at its place in the stream; the encoded
         rejection instead when it is not a well-formed control signed by the pipeline."""
         try:
-            try:
-                erasure = open_control(msg.value, self._known_keys, msg.partition)
-            except PermanentError:
-                if self.pipeline_keys is None:
-                    raise
-                self._known_keys = self.pipeline_keys()  # signed by a key rotated in since start-up?
-                erasure = open_control(msg.value, self._known_keys, msg.partition)
+            control = parse_control(msg.value)
+            if control.key_id not in self._known_keys:
+                self._refresh_keys()  # signed by a key rotated in since start-up?
+            erasure = control.verified(self._known_keys, msg.partition)
         except PermanentError as refused:
             rejection: dict[str, Any] = reject(msg, refused, None).rejection  # type: ignore[assignment]
             rejection["agent_id"] = None  # the control key is no agent: no chain state is touched
@@ -407,6 +404,16 @@ class BatchHandler:
         log.info("erase control of request %s at %s[%d]@%d: erased %d subject key(s) from here on",
                  erasure.request_id, msg.topic, msg.partition, msg.offset, len(erased))
         return None
+
+    def _refresh_keys(self) -> None:
+        """Re-read the pipeline's public keys; a keyring that cannot be read leaves the known ones (the control
+        is then refused), since a control must never stop the processor."""
+        if self.pipeline_keys is None:
+            return
+        try:
+            self._known_keys = self.pipeline_keys()
+        except (AgentAuditError, OSError) as exc:
+            log.error("could not re-read the pipeline keyring to check an erase control: %s", exc)
 
     def _pending_erasures(self, partition: int) -> bytes | None:
         """The markers the checkpoint carries until they are written (None: nothing pending)."""

@@ -16,7 +16,7 @@ import pytest
 
 from agentaudit.chain.state import ChainState
 from agentaudit.codec import SingleObjectCodec
-from agentaudit.privacy.erasure import ERASE_KEY, Erasure, open_control
+from agentaudit.privacy.erasure import ERASE_KEY, Erasure, parse_control
 from agentaudit.privacy.keys import KeyEntry, SubjectKeys
 from agentaudit.privacy.stage import PrivacyStage
 from agentaudit.privacy.tokens import parse_token
@@ -247,9 +247,24 @@ def test_a_control_names_generations_so_a_second_one_never_erases_a_newer_key(
 
 def test_a_control_round_trips_and_binds_its_partition(signer: TestSigner) -> None:
     e = erasure(generations=(0, 2))
-    assert open_control(e.control(signer), signer.public_keys(), P) == e
+    assert parse_control(e.control(signer)).verified(signer.public_keys(), P) == e
     with pytest.raises(PermanentError, match="read from partition"):
-        open_control(e.control(signer), signer.public_keys(), P + 1)
+        parse_control(e.control(signer)).verified(signer.public_keys(), P + 1)
     with pytest.raises(PermanentError, match="not signed"):
-        open_control(e.control(signer), TestSigner().public_keys(), P)
+        parse_control(e.control(signer)).verified(TestSigner().public_keys(), P)
 
+
+def test_a_control_signed_by_a_key_rotated_in_after_start_up_is_accepted(broker: Broker, signer: TestSigner) -> None:
+    h = handler(broker, signer)
+    signer.rotate()
+    run(h, control(1, erasure().control(signer)), alice(2))
+    assert key_of(broker, 2) == f"{P}.1" and not broker.on(REJECTED)
+
+
+def test_an_unreadable_keyring_refuses_the_control_without_stopping(broker: Broker, signer: TestSigner) -> None:
+    h = handler(broker, signer)
+    h.pipeline_keys = lambda: (_ for _ in ()).throw(OSError("keyring gone"))
+    signer.rotate()
+    run(h, control(1, erasure().control(signer)), alice(2))
+    assert key_of(broker, 2) == f"{P}.0"
+    assert CODEC.decode("Rejection", broker.on(REJECTED)[0][1] or b"")["reason_code"] == "bad_erasure"
