@@ -180,3 +180,32 @@ def test_redacted_storage_subject_lookup_and_erasure_that_keeps_chains_verifying
                           int(settings.seal_interval_s * 1e6))
     assert report.ok, report.findings[:5]
     assert sum(a.records for a in report.agents) == ALICE + BOB + LATER and sum(a.seals for a in report.agents) >= 1
+
+
+def test_an_erasure_sent_while_the_processor_is_down_takes_effect_when_it_runs(
+    sink_settings: Settings, clickhouse: Client,
+) -> None:
+    settings = sink_settings.with_changes(privacy_policy=str(POLICY))
+    signers = enrolled(settings)
+    with Emitter(settings.kafka_bootstrap, "agent-1", "acme", topic=settings.topic(Topic.ACTIONS),
+                 signer=signers["agent-1"]) as emitter:
+        emitter.session(Principal("user", "alice")).emit("tool_call", tool="crm.update",
+                                                         resource="mailto:jane.doe@example.com")
+    with running(Service("processor", ["process"], settings)):
+        wait_for("alice's record", lambda: len(read_to_end(settings.kafka_bootstrap,
+                                                            settings.topic(Topic.RECORDS))) == 1)
+    erase = ("erase", "--tenant", "acme", "--subject", "alice", "--actor", "dpo@acme", "--approver",
+             "legal@acme", "--reason", "DSAR-19")
+    pending = dsar_run(settings, *erase, "--wait", "2", code=75)  # sent, but no processor applies it
+    assert "pending on partition(s)" in pending and "is the processor running" in pending
+    first = pending.split("(request ")[1].split(" ")[0]
+
+    with running(Service("processor", ["process"], settings)), running_sink(settings):
+        assert "erased 1 key(s)" in dsar_run(settings, *erase)  # the retry names the same key; the first wins
+        wait_for("alice's record stored", lambda: clickhouse.query(
+            f"SELECT count() FROM {quote_identifier(settings.clickhouse_database)}.audit_records").result_rows[0][0]
+            == 1)
+    find = ("find", "--tenant", "acme", "--subject", "alice", "--actor", "dpo@acme", "--reason", "DSAR-19")
+    [record] = [json.loads(line) for line in dsar_run(settings, *find).splitlines() if line.startswith("{")]
+    resource = record["action"]["resource"]
+    assert resource.startswith("[erased on ") and f"(request {first})" in resource

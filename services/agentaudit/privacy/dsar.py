@@ -4,9 +4,10 @@ Erasure is crypto-shredding: the subject's keys are replaced by erasure
 markers on privacy.subject-keys, and compaction removes the key material
 (topics.py). The markers are written by the processor, where a signed erase
 control sent here sits in agent.actions (erasure.py): the one writer of a
-partition's keys, at a fixed place in the stream, so a replay never forks. The stored records are not touched -- nothing in the pipeline
-updates or deletes audit rows (invariant 5) -- and the chains cover the
-ciphertext, so every chain and seal still verifies; the encrypted fields
+partition's keys, at a fixed place in the stream, so a replay never forks.
+The stored records are not touched -- nothing in the pipeline updates or
+deletes audit rows (invariant 5) -- and the chains cover the ciphertext,
+so every chain and seal still verifies; the encrypted fields
 simply cannot be read any more. Hashed fields (the policy's `hash`) stay:
 they are pseudonyms, joinable by design, and are not what erasure reaches.
 """

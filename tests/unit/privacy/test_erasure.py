@@ -106,7 +106,8 @@ def handler(broker: Broker, signer: TestSigner, crash_at: int | None = None) -> 
     """A processor (re)started over the broker's durable state."""
     producer = FakeProducer(broker, crash_at)
     keys = FakeKeys(SETTINGS, "127.0.0.1:9", producer, KEK)  # type: ignore[arg-type]
-    return BatchHandler(SETTINGS, CODEC, producer, FakeStore(SETTINGS, "127.0.0.1:9", producer),  # type: ignore[arg-type]
+    store = FakeStore(SETTINGS, "127.0.0.1:9", producer)  # type: ignore[arg-type]
+    return BatchHandler(SETTINGS, CODEC, producer, store,  # type: ignore[arg-type]
                         signer, StaticRegistry("agent-1"), NoSecrets(), privacy=PrivacyStage(redactor(), keys),
                         pipeline_keys=signer.public_keys)
 
