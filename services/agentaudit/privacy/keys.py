@@ -29,9 +29,10 @@ One key per (tenant, subject, agent.actions partition, generation), named by
   generation is live on the topic, and a key created after the control
   (the next generation) may be too. The key an input uses is therefore the
   subject's *oldest* live generation, not its newest: a generation exists only
-  once the one before it was erased, so every older generation is either
-  marked on the topic or erased by a control the replay will meet again
-  before the input that needs the newer one.
+  once the one before it was erased, so every older generation is marked on
+  the topic, or pending in the checkpoint (erased again on load), or erased
+  by a control the replay meets again before the input that needs the newer
+  one.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ class SubjectKeys:
     create() only queues the new key; the caller flushes the producer and
     renders nothing under the key before the broker acknowledged it. erase()
     only changes memory; the caller writes the markers it leaves pending
-    (pending(), written()) after the checkpoint of the batch that erased.
+    (pending(), write_pending()) after the checkpoint of the batch that erased.
     """
 
     def __init__(self, settings: Settings, bootstrap: str, producer: Producer, kek: bytes) -> None:
@@ -241,12 +242,10 @@ class SubjectKeys:
         """Markers of this partition's in-memory erasures, to write once the checkpoint covering them is durable."""
         return list(self._pending.get(partition, ()))
 
-    def write_pending(self, partition: int, on_delivery: DeliveryCallback) -> int:
-        """Queue this partition's pending markers (the caller flushes); how many."""
-        markers = self._pending.pop(partition, [])
-        for marker in markers:
+    def write_pending(self, partition: int, on_delivery: DeliveryCallback) -> None:
+        """Queue this partition's pending markers (the caller flushes)."""
+        for marker in self._pending.pop(partition, []):
             self._produce(marker, on_delivery)
-        return len(markers)
 
     def _produce(self, entry: KeyEntry, on_delivery: DeliveryCallback) -> None:
         while True:

@@ -143,8 +143,8 @@ class BatchHandler:
     ) -> None:
         self.codec = codec
         self.privacy = privacy  # None: actions are stored as emitted
-        # the public keys an erase control must be signed with, re-read when one does not verify (a rotation);
-        # None: no control is accepted
+        # the public keys an erase control must be signed with, re-read when a control names a key id not
+        # among them (a rotation since start-up); None: no control is accepted
         self.pipeline_keys = pipeline_keys
         self._known_keys: Mapping[str, bytes] = pipeline_keys() if pipeline_keys else {}
         self.rules = rules  # None: detection off, records stored unscored
@@ -177,6 +177,8 @@ class BatchHandler:
         rejected = inputs = 0
         newest_ingest_ms = 0
         touched: dict[int, int] = {}  # partition -> highest offset of the batch
+        topic: str | None
+        seals: list[SealedBytes]
         # Every registry change made before these actions were ingested is
         # readable now (changes take effect after a delay: registry.store).
         await asyncio.get_running_loop().run_in_executor(None, self.registry.sync)
@@ -193,8 +195,6 @@ class BatchHandler:
             if is_tick(msg):
                 PROCESS_TICKS.inc()
                 continue
-            topic: str | None
-            seals: list[SealedBytes]
             if msg.key == ERASE_KEY:
                 refused = self._erase(msg)
                 if refused is None:
