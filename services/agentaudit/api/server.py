@@ -136,6 +136,7 @@ class QueryApi:
         self._pool.shutdown(wait=True)
         if self._relay is not None:
             self._relay.close()
+            self._relay = None  # librdkafka lets go of the broker only when its producer is gone
         for client in self._clients:
             client.close()
 
