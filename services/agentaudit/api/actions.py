@@ -17,14 +17,14 @@ import base64
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
 from agentaudit.errors import ConfigError
 from agentaudit.query.build import RECORD_FILTERS, Filters, where_clause
-from agentaudit.query.timeparse import to_micros
+from agentaudit.query.timeparse import from_micros, to_micros
 from agentaudit.store.client import translate_errors
 
 ACTION_COLUMNS: tuple[str, ...] = (
@@ -89,16 +89,26 @@ def decode_cursor(query: ActionQuery) -> Cursor | None:
     return cursor
 
 
+def resolve(query: ActionQuery) -> tuple[ActionQuery, Cursor | None]:
+    """The query with the window its page cuts (the first page's, when it continues a listing), and its cursor."""
+    cursor = decode_cursor(query)
+    if cursor is None:
+        return query, None
+    return replace(query, since=from_micros(cursor.since_us), until=from_micros(cursor.until_us)), cursor
+
+
 def page_sql(database: str, query: ActionQuery) -> tuple[str, dict[str, Any]]:
     """The SELECT for one page (limit + 1 rows: the extra one says whether a next page exists)."""
+    return _page_sql(database, *resolve(query))
+
+
+def _page_sql(database: str, query: ActionQuery, cursor: Cursor | None) -> tuple[str, dict[str, Any]]:
     if not 1 <= query.limit <= MAX_PAGE:
         raise ConfigError(f"limit must be between 1 and {MAX_PAGE}")
     for bound in (query.risk_min, query.risk_max):
         if bound is not None and not 0 <= bound <= 100:
             raise ConfigError("risk bounds are scores from 0 to 100")
-    cursor = decode_cursor(query)
-    since, until = window(query)
-    filters = Filters(since, until, query.values, limit=0)
+    filters = Filters(query.since, query.until, query.values, limit=0)
     where, params = where_clause(filters, RECORD_FILTERS)
     conditions = [where.removeprefix(" WHERE ")] if where else []
     if query.resource_prefix:
@@ -124,25 +134,14 @@ def page_sql(database: str, query: ActionQuery) -> tuple[str, dict[str, Any]]:
     return sql, params
 
 
-def _utc(us: int) -> datetime:
-    return datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-
-
-def window(query: ActionQuery) -> tuple[datetime, datetime]:
-    """The window a page cuts: the query's own, or the first page's when it continues a listing."""
-    cursor = decode_cursor(query)
-    return (_utc(cursor.since_us), _utc(cursor.until_us)) if cursor else (query.since, query.until)
-
-
-def page(client: Client, database: str, query: ActionQuery) -> tuple[list[dict[str, Any]], str | None]:
-    """(the page's rows, the cursor of the next page or None)."""
-    since, until = window(query)
-    query = replace(query, since=since, until=until)
-    sql, params = page_sql(database, query)
+def page(client: Client, database: str, query: ActionQuery) -> tuple[list[dict[str, Any]], str | None, ActionQuery]:
+    """(the page's rows, the cursor of the next page or None, the query with the window it cut)."""
+    query, cursor = resolve(query)
+    sql, params = _page_sql(database, query, cursor)
     with translate_errors("listing actions"):
         result = client.query(sql, parameters=params)
     rows = [dict(zip(ACTION_COLUMNS, values, strict=True)) for values in result.result_rows]
     more = len(rows) > query.limit
     rows = rows[: query.limit]
-    cursor = encode_cursor(query, int(rows[-1]["ingest_time"]), rows[-1]["event_id"]) if more else None
-    return rows, cursor
+    following = encode_cursor(query, int(rows[-1]["ingest_time"]), rows[-1]["event_id"]) if more else None
+    return rows, following, query

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
@@ -19,6 +19,8 @@ from clickhouse_connect.driver.client import Client
 from agentaudit.api import keys
 from agentaudit.api.access import ALL_TENANTS, Caller, Role
 from agentaudit.errors import ConfigError
+from agentaudit.evidence.formats import iso_us
+from agentaudit.query.timeparse import from_micros
 from agentaudit.store.client import translate_errors
 
 _COLUMNS = ("key_id", "change", "name", "role", "tenants", "agent_id", "secret_hash", "expires_at",
@@ -76,9 +78,7 @@ class KeyState:
 
 
 def _iso(us: int | None) -> str | None:
-    if us is None:
-        return None
-    return datetime.fromtimestamp(us / 1e6, UTC).isoformat().replace("+00:00", "Z")
+    return None if us is None else iso_us(us)
 
 
 def _now_us() -> int:
@@ -190,4 +190,4 @@ class KeyStore:
 
 
 def _dt(us: int | None) -> datetime | None:
-    return None if us is None else datetime.fromtimestamp(us / 1e6, UTC)
+    return None if us is None else from_micros(us)

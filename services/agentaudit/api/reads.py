@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
-from agentaudit.query.timeparse import to_micros
+from agentaudit.query.timeparse import from_micros, to_micros
 from agentaudit.store.client import translate_errors
 
 # Body fields worth keeping (what was asked for), never secrets or free text
@@ -49,7 +49,7 @@ class Read:
     error: str = ""
 
     def row(self) -> list[Any]:
-        return [self.read_id, datetime.fromtimestamp(self.at_us / 1e6, UTC), self.key_id, self.key_name, self.role,
+        return [self.read_id, from_micros(self.at_us), self.key_id, self.key_name, self.role,
                 list(self.tenants), self.method, self.route, self.path,
                 json.dumps(self.query, sort_keys=True, default=str), self.status, self.rows, self.duration_ms,
                 self.remote, self.error]

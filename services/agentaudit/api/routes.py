@@ -98,9 +98,8 @@ def list_actions(ctx: Context, args: dict[str, Any], _body: dict[str, Any]) -> A
         risk_max=args["risk_max"], limit=args["limit"], oldest_first=args["order"] == "oldest",
         cursor=args["cursor"] or "",
     )
-    rows, cursor = actions.page(ctx.client, ctx.database, query)
-    since, until = actions.window(query)
-    return Answer({"items": rows, "next_cursor": cursor, "since": since, "until": until}, rows=len(rows))
+    rows, cursor, cut = actions.page(ctx.client, ctx.database, query)
+    return Answer({"items": rows, "next_cursor": cursor, "since": cut.since, "until": cut.until}, rows=len(rows))
 
 
 def get_trace(ctx: Context, args: dict[str, Any], _body: dict[str, Any]) -> Answer:

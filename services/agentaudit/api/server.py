@@ -38,7 +38,9 @@ from agentaudit.api.routes import ROUTES, Context, Route
 from agentaudit.api.views import NotFound
 from agentaudit.emit.ids import uuid7
 from agentaudit.errors import AgentAuditError, ConfigError, TransientError
+from agentaudit.evidence.formats import iso_us
 from agentaudit.incident.lifecycle import LifecycleError
+from agentaudit.query.timeparse import to_micros
 from agentaudit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,6 @@ TIME_FIELDS = frozenset({"ingest_time", "agent_time", "approval_decided_at", "de
                          "registered_at", "first_seen", "last_seen", "changed_at", "since", "until"})
 
 
-def _iso(us: int) -> str:
-    moment = datetime.fromtimestamp(us // 1_000_000, UTC).replace(microsecond=us % 1_000_000)
-    return moment.isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
 def jsonable(value: Any, name: str = "") -> Any:
     """Plain JSON values: times as ISO-8601 UTC, bytes as hex."""
     if isinstance(value, dict):
@@ -68,12 +65,12 @@ def jsonable(value: Any, name: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [jsonable(v, name) for v in value]
     if isinstance(value, datetime):
-        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        # chDB hands DateTime64('UTC') back naive (in UTC), a server aware
+        return iso_us(to_micros(value if value.tzinfo else value.replace(tzinfo=UTC)))
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, int) and not isinstance(value, bool) and name in TIME_FIELDS:
-        return _iso(value)
+        return iso_us(value)
     return value
 
 

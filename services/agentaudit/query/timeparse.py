@@ -39,3 +39,8 @@ def to_micros(moment: datetime) -> int:
     """Microseconds since the epoch, exactly (no float rounding)."""
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(us: int) -> datetime:
+    """The aware UTC datetime of microseconds since the epoch, exactly (the inverse of to_micros)."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=us)
