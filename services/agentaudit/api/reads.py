@@ -17,6 +17,7 @@ from typing import Any
 
 from clickhouse_connect.driver.client import Client
 
+from agentaudit.query.build import window_conditions
 from agentaudit.query.timeparse import from_micros, to_micros
 from agentaudit.store.client import translate_errors
 
@@ -64,10 +65,7 @@ def list_reads(client: Client, database: str, since: datetime, until: datetime, 
                key_ids: tuple[str, ...] = (), routes: tuple[str, ...] = (), refused_only: bool = False,
                limit: int = 100) -> list[dict[str, Any]]:
     """Requests in [since, until), newest first; scoped to keys sharing a tenant with `tenants` (None: all)."""
-    conditions = ["at >= fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')",
-                  "at < fromUnixTimestamp64Micro({until_us:Int64}, 'UTC')",
-                  "toDate(at) >= toDate(fromUnixTimestamp64Micro({since_us:Int64}, 'UTC'))",
-                  "toDate(at) <= toDate(fromUnixTimestamp64Micro({until_us:Int64}, 'UTC'))"]
+    conditions = window_conditions("at")  # api_reads is sorted by (toDate(at), key_id, at)
     params: dict[str, Any] = {"database": database, "since_us": to_micros(since), "until_us": to_micros(until),
                               "limit": limit}
     if tenants is not None:

@@ -66,21 +66,34 @@ class Query:
     columns: tuple[str, ...] = ()
 
 
+def window_conditions(column: str, since: bool = True, until: bool = True) -> list[str]:
+    """`column` in [{since_us}, {until_us}), with the day bounds of a table sorted by toDate(column).
+
+    The day conditions are implied by the time ones, but ClickHouse does not
+    derive them for a sort key's toDate(column) by itself: stating them lets
+    the primary index skip to the window's days within a tenant (a tenant-hour
+    query on 5M rows read 2 granules instead of 153). `column` is always one of
+    the callers' fixed names, never input.
+    """
+    conditions = []
+    if since:
+        conditions += [f"{column} >= fromUnixTimestamp64Micro({{since_us:Int64}}, 'UTC')",
+                       f"toDate({column}) >= toDate(fromUnixTimestamp64Micro({{since_us:Int64}}, 'UTC'))"]
+    if until:
+        conditions += [f"{column} < fromUnixTimestamp64Micro({{until_us:Int64}}, 'UTC')",
+                       f"toDate({column}) <= toDate(fromUnixTimestamp64Micro({{until_us:Int64}}, 'UTC'))"]
+    return conditions
+
+
 def where_clause(filters: Filters, allowed: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """` WHERE …` (or '') and its parameters, for the time window and filters."""
     conditions: list[str] = []
     params: dict[str, Any] = {}
-    # The day conditions are implied by the time ones, but ClickHouse does not
-    # derive them for the sort key's toDate(ingest_time) by itself: stating them
-    # lets the primary index skip to the window's days within a tenant
-    # (a tenant-hour query on 5M rows read 2 granules instead of 153).
     if filters.since is not None:
-        conditions.append("ingest_time >= fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')")
-        conditions.append("toDate(ingest_time) >= toDate(fromUnixTimestamp64Micro({since_us:Int64}, 'UTC'))")
+        conditions += window_conditions("ingest_time", until=False)
         params["since_us"] = to_micros(filters.since)
     if filters.until is not None:
-        conditions.append("ingest_time < fromUnixTimestamp64Micro({until_us:Int64}, 'UTC')")
-        conditions.append("toDate(ingest_time) <= toDate(fromUnixTimestamp64Micro({until_us:Int64}, 'UTC'))")
+        conditions += window_conditions("ingest_time", since=False)
         params["until_us"] = to_micros(filters.until)
     for name, values in sorted(filters.values.items()):
         if not values:

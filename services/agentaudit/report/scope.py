@@ -16,6 +16,7 @@ from clickhouse_connect.driver.client import Client
 
 from agentaudit.errors import ConfigError
 from agentaudit.evidence.formats import iso_us
+from agentaudit.query.build import window_conditions
 from agentaudit.query.timeparse import to_micros
 from agentaudit.store.client import translate_errors
 
@@ -32,9 +33,7 @@ def window(column: str) -> str:
 # audit_records is sorted by (tenant_id, toDate(ingest_time), ...): the day
 # bounds let the primary index skip to the window's days (see query/build.py).
 RECORDS_WHERE = (
-    f"{window('ingest_time')} "
-    "AND toDate(ingest_time) >= toDate(fromUnixTimestamp64Micro({since_us:Int64}, 'UTC')) "
-    "AND toDate(ingest_time) <= toDate(fromUnixTimestamp64Micro({until_us:Int64}, 'UTC')) "
+    f"{' AND '.join(window_conditions('ingest_time'))} "
     f"AND {TENANT}"
 )
 RECORDS = "{database:Identifier}.audit_records"
